@@ -1,0 +1,67 @@
+/* config.h: libconfig files read against a schema declared once.
+ *
+ * A service declares its settings as tables of config_key_t: the dotted key,
+ * its type, its default, its range, where it lands in a C struct, and a doc
+ * line. config_load() reads a libconfig file, applies defaults for absent
+ * keys, checks types and ranges, and refuses any key the tables do not
+ * declare. Every error names the file and line. config_dump() prints the
+ * effective settings with their docs (for --check-config).
+ */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <libconfig.h>
+
+typedef enum {
+    CONFIG_INT,    /* int64_t; `min`/`max` inclusive range */
+    CONFIG_BOOL,   /* bool */
+    CONFIG_STRING, /* char *, owned by the struct, freed by config_release() */
+    CONFIG_DOUBLE, /* double; `min`/`max` range (as integers) */
+    CONFIG_CUSTOM, /* a group or list parsed by `parse`; anything under the key is its business */
+} config_type_t;
+
+/* Parses a CONFIG_CUSTOM setting into `field`. `setting` is NULL when the
+ * key is absent (apply a default). Returns 0, or -1 after writing a message
+ * that names the file and line into `err`. */
+typedef int (*config_parse_fn)(const config_setting_t *setting, void *field, char *err,
+                               size_t errlen);
+/* Frees what `parse` stored in `field`. */
+typedef void (*config_free_fn)(void *field);
+
+typedef struct {
+    const char *key;           /* dotted path, e.g. "link.batch_max" */
+    config_type_t type;        /* value type */
+    const char *default_value; /* text form of the default; NULL = required */
+    size_t offset;             /* offsetof(struct, member) in the target struct */
+    int64_t min, max;          /* range for CONFIG_INT and CONFIG_DOUBLE; min > max = unbounded */
+    const char *doc;           /* one line for --check-config and docs/operations.md */
+    config_parse_fn parse;     /* CONFIG_CUSTOM only */
+    config_free_fn free;       /* CONFIG_CUSTOM only; may be NULL */
+} config_key_t;
+
+/* A table and the struct its offsets point into. */
+typedef struct {
+    const config_key_t *keys; /* ends with a row whose key is NULL */
+    void *base;               /* the struct the offsets are relative to */
+} config_section_t;
+
+/* Loads `path` (NULL: defaults only) into every section in `sections`
+ * (ended by a row with keys == NULL). Unknown keys, wrong types, values out
+ * of range and missing required keys are errors. Returns 0, or -1 with a
+ * message "FILE:LINE: key 'x': why" in `err`. On error nothing needs freeing
+ * beyond config_release(). */
+int config_load(const char *path, const config_section_t *sections, char *err, size_t errlen);
+
+/* Frees the strings and custom values stored by config_load(). Safe to call
+ * twice. Cannot fail. */
+void config_release(const config_section_t *sections);
+
+/* Writes the effective settings, one "key = value  # doc" line each, to `out`.
+ * Cannot fail. */
+void config_dump(const config_section_t *sections, FILE *out);
+
+#endif

@@ -1,0 +1,174 @@
+/* link.h: the reliable link between vigil services.
+ *
+ * At-least-once delivery with exactly-once effect, built from three parts:
+ *
+ *   outbox  A service enqueues an outgoing message with link_outbox_enqueue()
+ *           inside the same sqlite transaction as the state change that
+ *           caused it. Nothing is sent before that transaction commits.
+ *
+ *   client  A link_client_t relays one peer's outbox rows over a DEALER
+ *           socket (CURVE client), keeps at most `window` unacknowledged
+ *           messages in flight (backpressure), retransmits unacknowledged ones
+ *           with exponential backoff and jitter, and deletes a row only when
+ *           the peer acknowledges it as ACCEPTED, DUPLICATE or DEAD_LETTERED.
+ *           REJECTED rows move to the sender's dead-letter table.
+ *
+ *   server  A link_server_t reads a ROUTER socket (CURVE server,
+ *           ROUTER_MANDATORY, ZMTP heartbeats, MAXMSGSIZE). It drains
+ *           whatever is waiting (up to batch_max), opens one transaction, and
+ *           for each message: skips it if its message_id is already in the
+ *           inbox (answering with the recorded outcome), else runs the
+ *           handler under a savepoint and records the message_id with the
+ *           outcome. It commits once (group commit), and only then sends the
+ *           acks. A handler that keeps failing sends its message to the
+ *           dead-letter table after max_attempts; dead letters can be listed
+ *           and replayed.
+ *
+ * Wire: one frame, a serialized vigil.v1.Envelope, optionally preceded by an
+ * empty delimiter frame (REQ clients); replies are Envelopes of type ACK
+ * carrying the same routing prefix. See docs/protocol.md.
+ *
+ * Threading: a link object and its socket belong to the thread running its
+ * zloop. The database handle is shared with the service on that thread.
+ */
+#ifndef VIGIL_LINK_H
+#define VIGIL_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <czmq.h>
+#include <sqlite3.h>
+
+#include "vigil/v1/envelope.pb-c.h"
+#include "vigil/v1/admin.pb-c.h"
+#include "vigil/metrics.h"
+#include "vigil/security.h"
+#include "vigil/util.h"
+#include "vigil/vault.h"
+
+/* The link's tables (outbox, inbox, attempts, dead letters). A service lists
+ * this SQL as one of its store migrations. A later schema change to the
+ * link adds link_schema_v2, never edits this one. */
+extern const char link_schema_v1[];
+
+/* What a handler returns. */
+enum {
+    LINK_OK = 0,      /* effects stay; ack with result->status (ACCEPTED by default) */
+    LINK_REJECT = -1, /* permanent: effects rolled back; ack REJECTED with result reason/detail */
+    LINK_RETRY = -2,  /* transient: rolled back; counted; RETRY, or dead-lettered after max_attempts */
+};
+
+/* What a handler fills in for its message. Zeroed before each call, with
+ * status ACCEPTED. Strings are truncated to fit. `detail` must never hold
+ * personal data: name the field, not its value. */
+typedef struct {
+    VigilV1__AckStatus status; /* ACCEPTED or DUPLICATE with LINK_OK */
+    VigilV1__ReasonCode reason;
+    char case_id[64];
+    char event_id[128];
+    char detail[256];
+} link_result_t;
+
+/* A handler runs inside the batch transaction, under a savepoint: it reads
+ * and writes through `db` (including link_outbox_enqueue for onward
+ * messages) and must not commit. `peer` is the sender's allowlisted name
+ * ("local" on ipc/inproc). Returns LINK_OK, LINK_REJECT or LINK_RETRY. */
+typedef int (*link_handler_fn)(void *ctx, sqlite3 *db, const VigilV1__Envelope *envelope,
+                               const char *peer, link_result_t *result);
+
+/* One row of a service's inbound dispatch table; ended by type 0. */
+typedef struct {
+    VigilV1__MessageType type;
+    link_handler_fn handler;
+} link_route_t;
+
+typedef struct {
+    const char *endpoint;       /* e.g. "tcp://127.0.0.1:7101" */
+    int batch_max;              /* most messages in one group commit */
+    size_t max_frame;           /* larger frames: REJECTED TOO_LARGE; the transport cuts at 2x */
+    int max_attempts;           /* handler failures before dead-lettering */
+    int heartbeat_ms;           /* ZMTP heartbeat interval; timeout is 3x */
+    bool coalesce_acks;         /* true: one Ack per peer per batch; false: one Ack per request */
+    bool reject_unknown_fields; /* payloads with unknown fields are REJECTED UNKNOWN_FIELD */
+} link_server_config_t;
+
+typedef struct link_server_t link_server_t;
+
+/* Creates a server; binds when attached. `routes` and `ctx` are borrowed for
+ * the server's life. `vault` (may be NULL) seals dead-lettered payloads at
+ * rest. Returns NULL with a message in `err`. */
+link_server_t *link_server_new(const link_server_config_t *config, sqlite3 *db,
+                               security_t *security, const vault_t *vault, metrics_t *metrics,
+                               const link_route_t *routes, void *ctx, char *err, size_t errlen);
+
+/* Binds and starts reading on `loop`. Returns 0, or -1 with a message. */
+int link_server_attach(link_server_t *server, zloop_t *loop, char *err, size_t errlen);
+
+/* Stops reading new messages (drain). Already committed work is acked.
+ * Cannot fail. */
+void link_server_pause(link_server_t *server);
+
+/* Closes the socket (bounded linger) and frees; sets *server_p to NULL.
+ * Cannot fail. */
+void link_server_destroy(link_server_t **server_p);
+
+/* Fills `reply->dead_letters` with up to `limit` parked messages (oldest
+ * first). Returns 0, or -1 with a message. */
+int link_deadletters_list(sqlite3 *db, uint32_t limit, VigilV1__AdminReply *reply, char *err,
+                          size_t errlen);
+
+/* Re-runs the handler for dead letter `id` (0: all of them), each in its own
+ * transaction. A success removes the row and records the message as
+ * handled; a failure keeps it with the new reason. Stores the number
+ * replayed successfully in *replayed. Returns 0, or -1 with a message. */
+int link_server_replay(link_server_t *server, int64_t id, uint32_t *replayed, char *err,
+                       size_t errlen);
+
+/* Enqueues `payload` of `type` for `peer` in the caller's open transaction.
+ * A fresh message id goes to `message_id` if not NULL. `vault` (may be NULL)
+ * seals the stored envelope. Returns 0, or -1 with sqlite's message. */
+int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
+                        VigilV1__MessageType type, const char *case_id, const char *trace_id,
+                        const ProtobufCMessage *payload, uint8_t message_id[VIGIL_ID_BYTES],
+                        char *err, size_t errlen);
+
+typedef struct {
+    const char *peer;       /* outbox peer name, e.g. "triage" */
+    const char *endpoint;   /* e.g. "tcp://127.0.0.1:7201" */
+    const char *server_key; /* the peer's public zcert file or Z85 key */
+    const char *source;     /* this service's name, written into Envelope.source */
+    int window;             /* most unacknowledged messages in flight */
+    int ack_timeout_ms;     /* first retransmit after this long without an ack */
+    int backoff_max_ms;     /* retransmit delay cap */
+    int heartbeat_ms;       /* ZMTP heartbeat interval */
+} link_client_config_t;
+
+typedef struct link_client_t link_client_t;
+
+/* Creates a client for one peer's outbox. `vault` must be the one the
+ * outbox rows were sealed with (or NULL). Returns NULL with a message. */
+link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
+                               security_t *security, const vault_t *vault, metrics_t *metrics,
+                               char *err, size_t errlen);
+
+/* Connects and starts relaying on `loop`. Returns 0, or -1 with a message. */
+int link_client_attach(link_client_t *client, zloop_t *loop, char *err, size_t errlen);
+
+/* Tells the client that new rows were committed to its outbox. Cannot fail. */
+void link_client_kick(link_client_t *client);
+
+/* Rows still in this peer's outbox (sent or not). Cannot fail. */
+size_t link_client_backlog(link_client_t *client);
+
+/* Messages sent and not yet acknowledged. Cannot fail. */
+size_t link_client_inflight(link_client_t *client);
+
+/* The peer name. Cannot fail. */
+const char *link_client_peer(const link_client_t *client);
+
+/* Closes the socket (bounded linger) and frees; sets *client_p to NULL.
+ * Unacknowledged rows stay in the outbox for the next start. Cannot fail. */
+void link_client_destroy(link_client_t **client_p);
+
+#endif

@@ -1,0 +1,27 @@
+/* util.h: small helpers every service needs: clocks and random ids.
+ * Nothing here allocates.
+ */
+#ifndef VIGIL_UTIL_H
+#define VIGIL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VIGIL_ID_BYTES 16 /* message ids: 128 random bits */
+
+/* Wall clock, unix milliseconds. Cannot fail. */
+int64_t util_now_ms(void);
+
+/* Monotonic clock in nanoseconds, for latencies and deadlines. Cannot fail. */
+uint64_t util_mono_ns(void);
+
+/* Fills `id` with VIGIL_ID_BYTES random bytes (libsodium). Cannot fail. */
+void util_random_id(uint8_t id[VIGIL_ID_BYTES]);
+
+/* Writes 2*len lowercase hex digits and a NUL into `out`. Cannot fail. */
+void util_hex(const uint8_t *bytes, size_t len, char *out);
+
+/* A uniformly random integer in [0, bound). Cannot fail. */
+uint32_t util_random_below(uint32_t bound);
+
+#endif
