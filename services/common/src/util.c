@@ -1,0 +1,67 @@
+/* util.c: clocks, random ids and hex, the few helpers every service needs.
+ *
+ * Randomness comes only from libsodium (the kernel CSPRNG behind it), never
+ * from rand(). Nothing here allocates, logs, or fails: if libsodium cannot
+ * initialise, the process cannot make safe ids or keys and aborts rather
+ * than carry on with predictable ones.
+ */
+#include "vigil/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sodium.h>
+
+enum {
+    UTIL_MS_PER_S = 1000,
+    UTIL_NS_PER_MS = 1000000,
+    UTIL_NS_PER_S = 1000000000,
+};
+
+static const char s_hex_digits[] = "0123456789abcdef";
+
+/* Makes sure libsodium is initialised; sodium_init() is idempotent and
+ * thread-safe. Aborts when the CSPRNG is unusable. */
+static void s_sodium_ready(void)
+{
+    if (sodium_init() < 0) {
+        fputs("vigil: libsodium failed to initialise; refusing to continue without a CSPRNG\n",
+              stderr);
+        abort();
+    }
+}
+
+int64_t util_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * UTIL_MS_PER_S + now.tv_nsec / UTIL_NS_PER_MS;
+}
+
+uint64_t util_mono_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * UTIL_NS_PER_S + (uint64_t)now.tv_nsec;
+}
+
+void util_random_id(uint8_t id[VIGIL_ID_BYTES])
+{
+    s_sodium_ready();
+    randombytes_buf(id, VIGIL_ID_BYTES);
+}
+
+void util_hex(const uint8_t *bytes, size_t len, char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = s_hex_digits[bytes[i] >> 4];
+        out[2 * i + 1] = s_hex_digits[bytes[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+uint32_t util_random_below(uint32_t bound)
+{
+    s_sodium_ready();
+    return bound == 0 ? 0 : randombytes_uniform(bound);
+}

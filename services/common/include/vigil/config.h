@@ -23,13 +23,22 @@ typedef enum {
     CONFIG_DOUBLE, /* double; `min`/`max` range (as integers) */
     CONFIG_CUSTOM, /* a group or list parsed by `parse`; anything under the key is its business */
 } config_type_t;
+/* A dotted key "link.batch_max" is the setting batch_max inside the group
+ * link = { ... }; groups nest to any depth. CONFIG_DOUBLE also accepts an
+ * integer literal; no other type is converted. */
 
-/* Parses a CONFIG_CUSTOM setting into `field`. `setting` is NULL when the
- * key is absent (apply a default). Returns 0, or -1 after writing a message
- * that names the file and line into `err`. */
+/* Parses a CONFIG_CUSTOM setting into `field`. Called exactly once per
+ * config_load(), with the setting from the last layer that has the key, or
+ * NULL when no layer does (apply a default; the key's default_value is only
+ * documentation for custom keys, and a custom key is never "required").
+ * config_setting_source_file() is NULL for the embedded layer: say
+ * "<embedded>". Returns 0, or -1 after writing a message that names the
+ * file and line into `err`. */
 typedef int (*config_parse_fn)(const config_setting_t *setting, void *field, char *err,
                                size_t errlen);
-/* Frees what `parse` stored in `field`. */
+/* Frees what `parse` stored in `field` and leaves it safe to free again
+ * (config_release() may run twice, or after a load that failed before
+ * `parse` ran, in which case `field` is as the caller left it: zeroed). */
 typedef void (*config_free_fn)(void *field);
 
 typedef struct {
@@ -43,18 +52,32 @@ typedef struct {
     config_free_fn free;       /* CONFIG_CUSTOM only; may be NULL */
 } config_key_t;
 
+/* Designated-initializer shorthand for "no range" (min > max):
+ *     {.key = "state_dir", .type = CONFIG_STRING, ..., CONFIG_UNBOUNDED, .doc = ...}
+ * Note that leaving min and max out means the range [0, 0]. */
+#define CONFIG_UNBOUNDED .min = 1, .max = 0
+
 /* A table and the struct its offsets point into. */
 typedef struct {
     const config_key_t *keys; /* ends with a row whose key is NULL */
     void *base;               /* the struct the offsets are relative to */
 } config_section_t;
 
-/* Loads `path` (NULL: defaults only) into every section in `sections`
- * (ended by a row with keys == NULL). Unknown keys, wrong types, values out
- * of range and missing required keys are errors. Returns 0, or -1 with a
- * message "FILE:LINE: key 'x': why" in `err`. On error nothing needs freeing
- * beyond config_release(). */
-int config_load(const char *path, const config_section_t *sections, char *err, size_t errlen);
+/* Loads settings into every section in `sections` (ended by a row with
+ * keys == NULL), in three layers: the tables' defaults; then
+ * `embedded` (libconfig text compiled into the service, may be NULL; its
+ * errors name the file "<embedded>"); then the file at `path` (may be NULL).
+ * A key set in a later layer replaces the earlier value; a CONFIG_CUSTOM key
+ * is replaced whole. Unknown keys, wrong types, values out of range and
+ * missing required keys are errors. Returns 0, or -1 with a message
+ * "FILE:LINE: key 'x': why" in `err` (FILE is the path, an @included file,
+ * "<embedded>" or "<defaults>"; a missing required key has no line). After
+ * an error, call config_release().
+ * The target structs should start zeroed: string fields are overwritten,
+ * not freed, by the defaults layer, so to load again into the same structs
+ * call config_release() first. */
+int config_load(const char *embedded, const char *path, const config_section_t *sections, char *err,
+                size_t errlen);
 
 /* Frees the strings and custom values stored by config_load(). Safe to call
  * twice. Cannot fail. */

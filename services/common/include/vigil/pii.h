@@ -28,16 +28,24 @@ bool pii_is_field(const ProtobufCMessageDescriptor *descriptor, const char *fiel
 
 /* True if `key` may not appear as a log or metric key: any [pii] field name
  * (phone, email, given_name, ...) or a generic personal word (name, address,
- * narrative, pin, contact). Case-insensitive. Cannot fail. */
+ * narrative, pin, contact); or a key with phone, email, narrative or address
+ * as one of its words (split at '_', '.', '-': "victim_phone", "caller.email").
+ * Case-insensitive. Cannot fail. */
 bool pii_is_forbidden_key(const char *key);
 
 /* Clears every [pii] field in `message` and in all its sub-messages, in
- * place, freeing what they held. Returns the number of fields cleared.
- * Cannot fail. */
+ * place, freeing what they held: a string becomes "", bytes empty, a scalar
+ * 0, a repeated field empty, and a [pii] sub-message is freed whole and its
+ * pointer set to NULL. Frees with the system allocator, so `message` must be
+ * owned as protobuf_c_message_unpack(..., NULL, ...) leaves it (or built from
+ * malloc'd parts). Returns the number of fields that held something and were
+ * cleared (a cleared sub-message counts once). Cannot fail. */
 size_t pii_redact(ProtobufCMessage *message);
 
 /* Returns the number of [pii] fields set (non-empty) in `message` and its
- * sub-messages. Used by tests and by guards on pseudonymous paths. Cannot fail. */
+ * sub-messages, looking inside [pii] sub-messages too (a contact with a
+ * victim holding a phone counts 2). 0 means nothing personal is left. Used
+ * by tests and by guards on pseudonymous paths. Cannot fail. */
 size_t pii_count(const ProtobufCMessage *message);
 
 #endif

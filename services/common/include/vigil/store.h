@@ -16,18 +16,25 @@
 /* One migration step: brings the schema from version-1 to version. */
 typedef struct {
     int version;     /* 1, 2, 3, ... in order, no gaps */
-    const char *sql; /* one or more statements, run in one transaction */
+    const char *sql; /* one or more statements, run in one transaction; no BEGIN/COMMIT
+                      * inside, and PRAGMA foreign_keys is ON (and cannot change) */
 } store_migration_t;
 
 /* Opens (creating if needed) the database at `path`, applies the pragmas,
  * runs a quick integrity check and the migrations (`count` entries). The
- * caller owns the handle; close it with store_close(). Returns NULL with a
- * message in `err` on failure: a corrupt file, an unknown newer version, a
- * failed migration (rolled back), or an unwritable path. */
+ * caller owns the handle; close it with store_close(). Order: read the
+ * header, refuse a newer schema (before anything is written), quick_check,
+ * switch to WAL, migrate. ":memory:" is accepted without WAL (tests only).
+ * Returns NULL with a one-line message naming `path` in `err` on failure: a
+ * file that is not a database, a corrupt file, an unknown newer version
+ * (count 0 means any versioned store is newer), a failed migration (rolled
+ * back; the version stays), a broken migration list, or an unwritable path. */
 sqlite3 *store_open(const char *path, const store_migration_t *migrations, size_t count, char *err,
                     size_t errlen);
 
-/* Checkpoints the WAL and closes; sets *db_p to NULL. Cannot fail. */
+/* Checkpoints the WAL and closes; sets *db_p to NULL. A statement the caller
+ * has not finalized keeps the connection alive until it is (sqlite3_close_v2).
+ * Cannot fail. */
 void store_close(sqlite3 **db_p);
 
 /* Runs PRAGMA integrity_check (full) or quick_check. Returns 0 when the

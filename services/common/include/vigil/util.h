@@ -15,13 +15,15 @@ int64_t util_now_ms(void);
 /* Monotonic clock in nanoseconds, for latencies and deadlines. Cannot fail. */
 uint64_t util_mono_ns(void);
 
-/* Fills `id` with VIGIL_ID_BYTES random bytes (libsodium). Cannot fail. */
+/* Fills `id` with VIGIL_ID_BYTES random bytes (libsodium). Cannot fail: if
+ * libsodium cannot start, the process aborts rather than make guessable ids. */
 void util_random_id(uint8_t id[VIGIL_ID_BYTES]);
 
 /* Writes 2*len lowercase hex digits and a NUL into `out`. Cannot fail. */
 void util_hex(const uint8_t *bytes, size_t len, char *out);
 
-/* A uniformly random integer in [0, bound). Cannot fail. */
+/* A uniformly random integer in [0, bound) (libsodium, no modulo bias);
+ * 0 when bound is 0. Cannot fail. */
 uint32_t util_random_below(uint32_t bound);
 
 #endif

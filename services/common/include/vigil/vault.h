@@ -22,12 +22,16 @@ typedef struct vault_t vault_t;
 /* Bytes vault_seal() adds to a plaintext. */
 #define VAULT_OVERHEAD (1 + 2 + 24 + 16)
 
-/* Loads the keyring at `path`. Refuses a file readable by group or others.
- * Returns NULL with a message naming the file (and line) in `err`. */
+/* Loads the keyring at `path`. Refuses a file with any group or other
+ * permission bit (it says "chmod 600"), a non-regular file, duplicate ids,
+ * an all-zero key, zero or several "current" lines. Returns NULL with a
+ * message naming the file (and line) in `err`; key material is never
+ * quoted in it. The keys live in guarded, read-only memory. */
 vault_t *vault_open(const char *path, char *err, size_t errlen);
 
-/* Creates a key file with one fresh current key (id 1), mode 0600. Returns
- * 0, or -1 with a message in `err` (e.g. the file exists). */
+/* Creates a key file with one fresh current key (id 1), mode 0600, and
+ * fsyncs it and its directory. Never overwrites: returns 0, or -1 with a
+ * message in `err` (e.g. the file exists). */
 int vault_create_keyfile(const char *path, char *err, size_t errlen);
 
 /* Wipes the keys and frees; sets *vault_p to NULL. Cannot fail. */
@@ -37,7 +41,9 @@ void vault_destroy(vault_t **vault_p);
 uint16_t vault_current_key_id(const vault_t *vault);
 
 /* Encrypts `len` bytes of `plain` into `out`, which must hold
- * len + VAULT_OVERHEAD bytes. Returns the sealed length. Cannot fail. */
+ * len + VAULT_OVERHEAD bytes and must not overlap `plain`. `aad` (may be
+ * NULL when aad_len is 0) must be given again to open. Returns the sealed
+ * length, len + VAULT_OVERHEAD. Cannot fail. */
 size_t vault_seal(const vault_t *vault, const uint8_t *plain, size_t len, const uint8_t *aad,
                   size_t aad_len, uint8_t *out);
 
@@ -47,7 +53,8 @@ size_t vault_seal(const vault_t *vault, const uint8_t *plain, size_t len, const 
 long vault_open_blob(const vault_t *vault, const uint8_t *sealed, size_t len, const uint8_t *aad,
                      size_t aad_len, uint8_t *out);
 
-/* The key id a sealed blob was made with, or -1 if it is too short. */
+/* The key id a sealed blob was made with, or -1 if it is shorter than
+ * VAULT_OVERHEAD or has an unknown version byte. */
 int vault_blob_key_id(const uint8_t *sealed, size_t len);
 
 #endif
