@@ -21,12 +21,12 @@
 /* Handles one command. `peer` is the requester's allowlisted name ("local"
  * on ipc). Returns 0 (reply->ok is set true), or -1 after setting
  * reply->error (reply->ok is set false). */
-typedef int (*admin_handler_fn)(void *ctx, const VigilV1__AdminRequest *request, const char *peer,
-                                VigilV1__AdminReply *reply);
+typedef int (*admin_handler_fn)(void *ctx, const Vigil__V1__AdminRequest *request, const char *peer,
+                                Vigil__V1__AdminReply *reply);
 
 /* One row of the dispatch table; ended by command 0. */
 typedef struct {
-    VigilV1__AdminCommand command;
+    Vigil__V1__AdminCommand command;
     admin_handler_fn handler;
 } admin_command_t;
 
@@ -44,17 +44,22 @@ int admin_server_add(admin_server_t *admin, const admin_command_t *commands, voi
 /* Binds and starts answering on `loop`. Returns 0, or -1 with a message. */
 int admin_server_attach(admin_server_t *admin, zloop_t *loop, char *err, size_t errlen);
 
+/* The endpoint as bound: for "tcp://127.0.0.1:*" the port libzmq chose;
+ * before attach, the configured endpoint. Borrowed. Returns NULL only for a
+ * NULL server. */
+const char *admin_server_endpoint(const admin_server_t *admin);
+
 /* Closes and frees; removes an ipc socket file. Sets *admin_p to NULL.
  * Cannot fail. */
 void admin_server_destroy(admin_server_t **admin_p);
 
 /* Client side, for vigilctl and tests: sends `request` to `endpoint` and
  * waits up to `timeout_ms` for the reply, which the caller frees with
- * vigil_v1__admin_reply__free_unpacked(reply, NULL). For a TCP endpoint,
+ * vigil__v1__admin_reply__free_unpacked(reply, NULL). For a TCP endpoint,
  * `client_cert` (secret zcert) and `server_key` are required. Returns NULL
  * with a message in `err` on timeout or a bad reply. */
-VigilV1__AdminReply *admin_call(const char *endpoint, const char *client_cert,
-                                const char *server_key, const VigilV1__AdminRequest *request,
-                                int timeout_ms, char *err, size_t errlen);
+Vigil__V1__AdminReply *admin_call(const char *endpoint, const char *client_cert,
+                                  const char *server_key, const Vigil__V1__AdminRequest *request,
+                                  int timeout_ms, char *err, size_t errlen);
 
 #endif

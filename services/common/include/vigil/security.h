@@ -67,6 +67,12 @@ int security_apply_client(security_t *security, zsock_t *socket, const char *end
  * unknown. The string is borrowed from the security object. */
 const char *security_peer_name(security_t *security, zframe_t *frame);
 
+/* Re-reads the allowlist directory now (SIGHUP / vigilctl reload): new cert
+ * files are admitted and named, removed ones refused, even if the directory
+ * changed within the same second. Without a reload this happens on its own
+ * within about a second. Returns 0, or -1 with a message in `err`. */
+int security_reload(security_t *security, char *err, size_t errlen);
+
 /* Writes a new keypair as zcert files `path` (public) and `path`_secret,
  * with metadata name = `name`. Returns 0, or -1 with a message. */
 int security_keygen(const char *path, const char *name, char *err, size_t errlen);
