@@ -14,11 +14,13 @@
  *   one zloop on one thread; SIGTERM/SIGINT drain; SIGHUP reload.
  *
  * Exit codes (documented in docs/operations.md):
- *   0  clean exit (including after a SIGTERM drain)
+ *   0  clean exit, including after a SIGTERM drain (unsent messages stay
+ *      queued in the outbox; nothing acknowledged is lost)
  *   64 usage error          (EX_USAGE)
+ *   69 an endpoint cannot be bound, the metrics port is taken, or another
+ *      instance already runs on the same state directory (EX_UNAVAILABLE)
  *   70 internal error       (EX_SOFTWARE)
  *   73 store cannot be opened, is corrupt or too new (EX_CANTCREAT)
- *   75 drain deadline passed with messages unacknowledged; they stay queued (EX_TEMPFAIL)
  *   77 key or permission problem (EX_NOPERM)
  *   78 configuration error  (EX_CONFIG)
  */
@@ -44,9 +46,9 @@
 enum {
     SERVICE_EXIT_OK = 0,
     SERVICE_EXIT_USAGE = 64,
+    SERVICE_EXIT_UNAVAILABLE = 69,
     SERVICE_EXIT_SOFTWARE = 70,
     SERVICE_EXIT_STORE = 73,
-    SERVICE_EXIT_TEMPFAIL = 75,
     SERVICE_EXIT_NOPERM = 77,
     SERVICE_EXIT_CONFIG = 78,
 };
@@ -55,6 +57,8 @@ typedef struct service_t service_t;
 
 typedef struct {
     const char *name;                     /* "intake"; also the default file names */
+    const char *embedded_config;          /* libconfig text: this service's defaults (ports, peers) */
+    bool needs_vault;                     /* refuse to start without vault.key_file (holds personal data) */
     const config_key_t *config_keys;      /* the service's own keys, or NULL */
     size_t config_size;                   /* sizeof the struct those keys point into */
     const store_migration_t *migrations;  /* must include link_schema_v1 if it uses the link */
