@@ -1,0 +1,86 @@
+/* intake.h: the state vigil-intake keeps while it runs.
+ *
+ * One intake_t per process, created in the service's start hook and reached
+ * from every handler through service_context(). It holds the prepared
+ * statements, the hash key, the metrics and the key-rotation cursor; the
+ * database, vault and loop stay the service runtime's. Everything here
+ * belongs to the one loop thread.
+ */
+#ifndef INTAKE_INTAKE_H
+#define INTAKE_INTAKE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "hashkey.h"
+#include "intake_config.h"
+#include "vigil/service.h"
+
+/* Prepared statements, one per query intake runs on the hot path. */
+typedef enum {
+    STMT_EVENT_CLAIM,         /* insert (source, event_id) into the ledger, or nothing */
+    STMT_EVENT_LOOKUP,        /* the ledger row of (source, event_id) */
+    STMT_CASE_INSERT,         /* a new case */
+    STMT_CUSTODY_INSERT,      /* a custody event */
+    STMT_SUBSCRIPTION_INSERT, /* a subscription request */
+    STMT_CONFIRMATION_INSERT, /* a delivery confirmation */
+    STMT_COUNT,
+} intake_stmt_t;
+
+/* Outcome counters, by reason for rejections. */
+typedef struct {
+    metric_t *accepted;
+    metric_t *duplicates;
+    metric_t *rejected[VIGIL__V1__REASON_CODE__REASON_INTERNAL + 1];
+    metric_t *retried;
+    metric_t *case_reads;
+    metric_t *integrity_failures;
+    metric_t *rotated_rows;
+    metric_t *rotation_pending;
+} intake_metrics_t;
+
+/* A key rotation in progress: which table it is in and the last row done. */
+typedef struct {
+    bool active;
+    int table;          /* index into rotate.c's table of sealed tables */
+    int64_t after_id;   /* last row id re-encrypted in that table */
+    int timer_id;       /* the loop timer of the next batch, or -1 */
+    uint32_t rows_done; /* rows re-encrypted since this rotation started */
+} intake_rotation_t;
+
+typedef struct {
+    service_t *service;
+    const intake_config_t *config;
+    sqlite3 *db;
+    const vault_t *vault;
+    hashkey_t *hashkey;
+    sqlite3_stmt *stmts[STMT_COUNT];
+    intake_metrics_t metrics;
+    intake_rotation_t rotation;
+} intake_t;
+
+/* Builds the context for `service` (store, vault and config must be open):
+ * prepares statements, opens the hash key, registers metrics. Returns NULL
+ * with a message in `err`. */
+intake_t *intake_new(service_t *service, char *err, size_t errlen);
+
+/* The same without a service (for tests and tools): `db` must carry
+ * intake's migrations; `hash_key_file` is created if absent. No metrics
+ * are registered. Borrowed arguments must outlive the context. Returns
+ * NULL with a message in `err`. */
+intake_t *intake_new_detached(sqlite3 *db, const vault_t *vault, const intake_config_t *config,
+                              const char *hash_key_file, char *err, size_t errlen);
+
+/* Finalizes statements, wipes the hash key and frees; sets *intake_p to
+ * NULL. Cannot fail. */
+void intake_destroy(intake_t **intake_p);
+
+/* The intake_t of the service whose handler got `ctx` (the service_t the
+ * runtime passes to link and admin handlers). Cannot fail. */
+intake_t *intake_from(void *ctx);
+
+/* The prepared statement `which`, reset and unbound. Cannot fail. */
+sqlite3_stmt *intake_stmt(intake_t *intake, intake_stmt_t which);
+
+#endif

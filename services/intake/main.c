@@ -1,0 +1,85 @@
+/* main.c: vigil-intake, the front door for upstream systems.
+ *
+ * Declares the service: its embedded defaults (front door on 7100, one
+ * reply per request, peers triage, notification and reporting), its config
+ * keys, store migrations, inbound routes and admin commands, and the
+ * start/stop hooks that build the intake context. service_main() does the
+ * rest. Intake holds personal data, so it refuses to start without a vault.
+ */
+#include <stdio.h>
+
+#include "admin_cases.h"
+#include "handlers.h"
+#include "intake.h"
+#include "intake_config.h"
+#include "rotate.h"
+#include "schema.h"
+#include "vigil/log.h"
+#include "vigil/service.h"
+
+enum {
+    INTAKE_ERR_LEN = 512,
+    FACT_VALUE_MAX = 32,
+};
+
+/* Defaults compiled in; a config file overrides any of them. */
+static const char s_embedded_config[] =
+    "link = { listen = \"tcp://127.0.0.1:7100\"; coalesce_acks = false;\n"
+    "         reject_unknown_fields = true; };\n"
+    "metrics = { listen = \"127.0.0.1:9100\"; };\n"
+    "peers = ( { name = \"triage\"; endpoint = \"tcp://127.0.0.1:7200\"; },\n"
+    "          { name = \"notification\"; endpoint = \"tcp://127.0.0.1:7300\"; },\n"
+    "          { name = \"reporting\"; endpoint = \"tcp://127.0.0.1:7400\"; } );\n";
+
+static int s_start(service_t *service)
+{
+    char err[INTAKE_ERR_LEN] = "";
+    intake_t *intake = intake_new(service, err, sizeof err);
+    if (!intake) {
+        log_error("intake cannot start", "error=%s", err);
+        return SERVICE_EXIT_NOPERM;
+    }
+    service_set_context(service, intake);
+    const intake_config_t *config = intake->config;
+    char sources[FACT_VALUE_MAX];
+    snprintf(sources, sizeof sources, "%zu", config->sources.count);
+    service_set_fact(service, "sources", sources);
+    if (config->sources.count == 0)
+        log_warn("no upstream sources configured (intake.sources): every request will be "
+                 "REJECTED NOT_PERMITTED",
+                 NULL);
+    if (rotate_resume(intake, err, sizeof err)) {
+        log_error("intake cannot resume key rotation", "error=%s", err);
+        return SERVICE_EXIT_STORE;
+    }
+    return 0;
+}
+
+static void s_stop(service_t *service)
+{
+    intake_t *intake = service_context(service);
+    if (!intake)
+        return;
+    rotate_stop(intake);
+    intake_destroy(&intake);
+    service_set_context(service, NULL);
+}
+
+static const service_def_t s_intake_service = {
+    .name = "intake",
+    .embedded_config = s_embedded_config,
+    .needs_vault = true,
+    .config_keys = intake_config_keys,
+    .config_size = sizeof(intake_config_t),
+    .migrations = intake_migrations,
+    .migration_count = INTAKE_MIGRATION_COUNT,
+    .routes = intake_routes,
+    .admin_commands = intake_admin_commands,
+    .start = s_start,
+    .stop = s_stop,
+};
+
+int main(int argc, char **argv)
+{
+    return service_main(&s_intake_service, argc, argv);
+}

@@ -1,0 +1,147 @@
+/* intake_auth_test.c: only allowlisted CURVE keys reach intake's handlers.
+ *
+ * Against a real vigil-intake, four kinds of caller each send a valid
+ * contact: one without CURVE, one that trusts the wrong server key, one
+ * whose key is not allowlisted, and one that writes raw bytes on a TCP
+ * socket. None may get an answer, and the store (ledger, cases, the link's
+ * inbox) must be exactly as before. Then an allowlisted publisher is
+ * ACCEPTED, which shows the service was up and listening all along.
+ *
+ * usage: intake_auth_test VIGIL_INTAKE TRIAGE_STANDIN
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "intake_kit.h"
+
+#define SILENCE_MS        1500
+#define ANSWER_MS         5000
+#define MT_CONTACT        VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT
+#define ZMTP_GREETING_MAX 64 /* a ZMTP 3 greeting is 64 bytes; anything else is a reply */
+
+typedef struct {
+    long long events, cases, inbox;
+} counts_t;
+
+static void s_counts(kit_t *kit, counts_t *c)
+{
+    char db[KIT_PATH];
+    kit_intake_db(kit, db);
+    c->events = kit_query_int(db, "SELECT count(*) FROM intake_events");
+    c->cases = kit_query_int(db, "SELECT count(*) FROM intake_cases");
+    c->inbox = kit_query_int(db, "SELECT count(*) FROM link_inbox");
+}
+
+static int s_expect_silence(zsock_t *socket, const char *who, int index)
+{
+    KIT_CHECK(socket, "%s: socket not created", who);
+    kit_contact_t storage;
+    char event[32];
+    snprintf(event, sizeof event, "auth-%d", index);
+    kit_ack_t ack;
+    int rc = kit_request(socket, MT_CONTACT, &kit_contact(&storage, event, index)->base, SILENCE_MS,
+                         &ack);
+    KIT_CHECK(rc == 0, "%s: got an answer (status %d)", who, ack.status);
+    return 0;
+}
+
+static int s_raw_garbage(kit_t *kit)
+{
+    int port = atoi(strrchr(kit->intake_endpoint, ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    KIT_CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0,
+              "raw connect failed");
+    char garbage[512];
+    for (size_t i = 0; i < sizeof garbage; i++)
+        garbage[i] = (char)(i * 7 + 3);
+    memcpy(garbage, "POST / HTTP/1.1\r\nHost: intake\r\n\r\n", 34);
+    KIT_CHECK(write(fd, garbage, sizeof garbage) > 0, "raw write failed");
+    size_t received = 0;
+    long long deadline = kit_now_ms() + SILENCE_MS;
+    while (kit_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        char buffer[1024];
+        ssize_t n = read(fd, buffer, sizeof buffer);
+        if (n <= 0)
+            break; /* intake closed the connection */
+        received += (size_t)n;
+    }
+    close(fd);
+    KIT_CHECK(received <= ZMTP_GREETING_MAX, "raw garbage got %zu bytes back", received);
+    return 0;
+}
+
+static int s_run(kit_t *kit)
+{
+    KIT_CHECK(kit_start_intake(kit) == 0, "intake did not start");
+    counts_t before, after;
+    s_counts(kit, &before);
+    KIT_CHECK(before.events == 0 && before.cases == 0, "store not empty at start");
+
+    zsock_t *plain = kit_publisher(kit, NULL, NULL);
+    int failed = s_expect_silence(plain, "no CURVE", 1);
+    zsock_destroy(&plain);
+    if (failed)
+        return 1;
+
+    char wrong_server[KIT_PATH];
+    kit_cert(kit, "rogue", wrong_server); /* a real key, but not intake's */
+    zsock_t *mistrusting = kit_publisher(kit, "hotline-east", wrong_server);
+    failed = s_expect_silence(mistrusting, "wrong server key", 2);
+    zsock_destroy(&mistrusting);
+    if (failed)
+        return 1;
+
+    zsock_t *rogue = kit_publisher(kit, "rogue", NULL);
+    failed = s_expect_silence(rogue, "key not allowlisted", 3);
+    zsock_destroy(&rogue);
+    if (failed || s_raw_garbage(kit))
+        return 1;
+
+    s_counts(kit, &after);
+    KIT_CHECK(after.events == before.events && after.cases == before.cases &&
+                  after.inbox == before.inbox,
+              "an unauthenticated request reached a handler (events %lld cases %lld inbox %lld)",
+              after.events, after.cases, after.inbox);
+
+    zsock_t *hotline = kit_publisher(kit, "hotline-east", NULL);
+    kit_contact_t storage;
+    kit_ack_t ack;
+    KIT_CHECK(kit_request(hotline, MT_CONTACT, &kit_contact(&storage, "auth-ok", 9)->base,
+                          ANSWER_MS, &ack) == 1 &&
+                  ack.status == VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED,
+              "the allowlisted publisher was not accepted");
+    zsock_destroy(&hotline);
+    s_counts(kit, &after);
+    KIT_CHECK(after.cases == 1, "expected exactly the one allowlisted case, found %lld",
+              after.cases);
+    printf("4 unauthenticated callers got no answer and changed nothing\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s VIGIL_INTAKE TRIAGE_STANDIN\n", argv[0]);
+        return 2;
+    }
+    kit_t kit;
+    if (kit_setup(&kit, "intake-auth", argv[1], argv[2], NULL)) {
+        fprintf(stderr, "FAIL: kit setup\n");
+        kit_teardown(&kit);
+        return 1;
+    }
+    int rc = s_run(&kit);
+    kit_teardown(&kit);
+    printf("%s\n", rc ? "FAIL" : "PASS");
+    return rc;
+}

@@ -1,0 +1,300 @@
+/* test_intake_store.c: what intake writes to its sqlite file, and reads back.
+ *
+ * Uses a real store (intake's migrations), a real vault key file and a
+ * real hash key file in a temporary directory. Checks that a stored case
+ * round-trips with every personal field, that none of those values is in
+ * the file in clear, that a sealed value moved to another case fails its
+ * integrity check (the aad binds it to its case and column), that the
+ * ledger answers DUPLICATE for a repeated (source, event id), and that the
+ * pseudonymous messages intake forwards cannot carry a personal field.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "case_id.h"
+#include "cases.h"
+#include "forward.h"
+#include "intake.h"
+#include "ledger.h"
+#include "schema.h"
+#include "vigil/pii.h"
+#include "vigil/store.h"
+#include "vigil/vault.h"
+
+#define MT_CONTACT VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT
+
+typedef struct {
+    char dir[64];
+    char db_path[128];
+    sqlite3 *db;
+    vault_t *vault;
+    intake_config_t config;
+    intake_t *intake;
+} fixture_t;
+
+static int s_setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/vigil-unit-intake-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char vault_path[128], hash_path[128], err[256];
+    snprintf(f->db_path, sizeof f->db_path, "%s/intake.db", f->dir);
+    snprintf(vault_path, sizeof vault_path, "%s/intake.vault", f->dir);
+    snprintf(hash_path, sizeof hash_path, "%s/intake.hashkey", f->dir);
+    f->db = store_open(f->db_path, intake_migrations, INTAKE_MIGRATION_COUNT, err, sizeof err);
+    assert_non_null(f->db);
+    assert_int_equal(vault_create_keyfile(vault_path, err, sizeof err), 0);
+    f->vault = vault_open(vault_path, err, sizeof err);
+    assert_non_null(f->vault);
+    f->config.cache_mb = 8;
+    f->intake = intake_new_detached(f->db, f->vault, &f->config, hash_path, err, sizeof err);
+    if (!f->intake)
+        fail_msg("intake_new_detached: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fixture_t *f = *state;
+    intake_destroy(&f->intake);
+    store_close(&f->db);
+    vault_destroy(&f->vault);
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(command), 0);
+    free(f);
+    return 0;
+}
+
+/* A contact with every personal field set. */
+typedef struct {
+    Vigil__V1__IntakeContact c;
+    Vigil__V1__VictimContact v;
+    Vigil__V1__Location l;
+    Vigil__V1__Consent consent;
+    Vigil__V1__OffenderRef o[2];
+    Vigil__V1__OffenderRef *op[2];
+    char event_id[32];
+} contact_t;
+
+static Vigil__V1__IntakeContact *s_contact(contact_t *s, const char *event_id)
+{
+    memset(s, 0, sizeof *s);
+    vigil__v1__intake_contact__init(&s->c);
+    vigil__v1__victim_contact__init(&s->v);
+    vigil__v1__location__init(&s->l);
+    vigil__v1__consent__init(&s->consent);
+    snprintf(s->event_id, sizeof s->event_id, "%s", event_id);
+    s->c.event_id = s->event_id;
+    s->c.channel = VIGIL__V1__CHANNEL__CHANNEL_TEXT;
+    s->c.caller_role = VIGIL__V1__CALLER_ROLE__CALLER_ROLE_FAMILY;
+    s->c.crime_category = VIGIL__V1__CRIME_CATEGORY__CRIME_CATEGORY_STALKING;
+    s->v.given_name = "Ottoline";
+    s->v.family_name = "Vanderkamp";
+    s->v.phone = "+15035550142";
+    s->v.email = "ottoline@example.org";
+    s->v.street_address = "12 Hidden Lane";
+    s->v.preferred_language = "nl";
+    s->v.safe_to_leave_voicemail = 1;
+    s->c.victim = &s->v;
+    s->l.state = "WA";
+    s->l.county_fips = "53033";
+    s->l.zip = "98101-1234";
+    s->c.location = &s->l;
+    for (int i = 0; i < 2; i++) {
+        vigil__v1__offender_ref__init(&s->o[i]);
+        s->o[i].offender_id = i ? "K-2" : "K-1";
+        s->o[i].display_name = i ? "Second Offendername" : "First Offendername";
+        s->op[i] = &s->o[i];
+    }
+    s->c.offenders = s->op;
+    s->c.n_offenders = 2;
+    s->consent.contact_by_email = 1;
+    s->consent.use_in_case_studies = 1;
+    s->c.consent = &s->consent;
+    s->c.narrative = "Followed home three times this week.";
+    s->c.received_at_ms = 1790000000000LL;
+    return &s->c;
+}
+
+static void s_store(fixture_t *f, Vigil__V1__IntakeContact *c, char case_id[CASE_ID_SIZE])
+{
+    char err[256];
+    case_id_new(case_id);
+    assert_int_equal(store_begin(f->db), 0);
+    if (cases_store(f->intake, "hotline-east", c, case_id, 1790000000500LL, err, sizeof err))
+        fail_msg("cases_store: %s", err);
+    assert_int_equal(store_commit(f->db), 0);
+}
+
+static bool s_file_contains(const char *path, const char *needle)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return false;
+    static char data[1 << 22];
+    size_t n = fread(data, 1, sizeof data, file);
+    fclose(file);
+    return memmem(data, n, needle, strlen(needle)) != NULL;
+}
+
+static void test_round_trip_and_nothing_in_clear(void **state)
+{
+    fixture_t *f = *state;
+    contact_t storage;
+    Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-1");
+    char case_id[CASE_ID_SIZE], err[256];
+    s_store(f, c, case_id);
+    /* the caller's message is left as it was */
+    assert_string_equal(c->victim->phone, "+15035550142");
+    assert_string_equal(c->offenders[1]->display_name, "Second Offendername");
+
+    Vigil__V1__CaseSummary *summary = NULL;
+    Vigil__V1__IntakeContact *back = NULL;
+    assert_int_equal(cases_load(f->intake, case_id, &summary, &back, err, sizeof err), 0);
+    assert_string_equal(summary->case_id, case_id);
+    assert_string_equal(summary->state, "WA");
+    assert_string_equal(back->victim->given_name, "Ottoline");
+    assert_string_equal(back->victim->family_name, "Vanderkamp");
+    assert_string_equal(back->victim->phone, "+15035550142");
+    assert_string_equal(back->victim->email, "ottoline@example.org");
+    assert_string_equal(back->victim->street_address, "12 Hidden Lane");
+    assert_string_equal(back->victim->preferred_language, "nl");
+    assert_true(back->victim->safe_to_leave_voicemail);
+    assert_string_equal(back->narrative, "Followed home three times this week.");
+    assert_int_equal(back->n_offenders, 2);
+    assert_string_equal(back->offenders[0]->display_name, "First Offendername");
+    assert_string_equal(back->offenders[1]->offender_id, "K-2");
+    assert_string_equal(back->location->zip, "98101-1234");
+    vigil__v1__case_summary__free_unpacked(summary, NULL);
+    vigil__v1__intake_contact__free_unpacked(back, NULL);
+
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->db_path);
+    const char *secrets[] = {"Ottoline",    "Vanderkamp",    "5035550142",  "ottoline@example",
+                             "Hidden Lane", "Followed home", "Offendername"};
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
+        if (s_file_contains(f->db_path, secrets[i]) || s_file_contains(wal, secrets[i]))
+            fail_msg("personal value #%zu found in clear in the store", i);
+
+    assert_int_equal(
+        cases_load(f->intake, "c_aaaaaaaaaaaaaaaaaaaa", &summary, &back, err, sizeof err),
+        CASES_NOT_FOUND);
+}
+
+static void test_sealed_value_bound_to_its_case(void **state)
+{
+    fixture_t *f = *state;
+    contact_t a, b;
+    char case_a[CASE_ID_SIZE], case_b[CASE_ID_SIZE], err[256];
+    s_store(f, s_contact(&a, "evt-a"), case_a);
+    s_store(f, s_contact(&b, "evt-b"), case_b);
+    /* copy a's sealed phone over b's: same key, same column, other case */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE intake_cases SET victim_phone = (SELECT victim_phone FROM intake_cases "
+             "WHERE case_id = '%s') WHERE case_id = '%s'",
+             case_a, case_b);
+    assert_int_equal(store_exec(f->db, sql, err, sizeof err), 0);
+    Vigil__V1__CaseSummary *summary = NULL;
+    Vigil__V1__IntakeContact *back = NULL;
+    assert_int_equal(cases_load(f->intake, case_b, &summary, &back, err, sizeof err),
+                     CASES_INTEGRITY);
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             "case %s: stored field victim.phone failed integrity check (key id 1)", case_b);
+    assert_string_equal(err, expected);
+    assert_null(back);
+    /* the untouched case still opens */
+    assert_int_equal(cases_load(f->intake, case_a, &summary, &back, err, sizeof err), 0);
+    vigil__v1__case_summary__free_unpacked(summary, NULL);
+    vigil__v1__intake_contact__free_unpacked(back, NULL);
+}
+
+static void test_ledger_duplicate_and_type(void **state)
+{
+    fixture_t *f = *state;
+    char original[LEDGER_CASE_ID_SIZE], err[256];
+    int type = 0;
+    assert_int_equal(store_begin(f->db), 0);
+    assert_int_equal(ledger_claim(f->intake, "hotline-east", "e-1", MT_CONTACT, "c_first", 1,
+                                  original, &type, err, sizeof err),
+                     LEDGER_CLAIMED);
+    assert_int_equal(ledger_claim(f->intake, "hotline-east", "e-1", MT_CONTACT, "c_second", 2,
+                                  original, &type, err, sizeof err),
+                     LEDGER_DUPLICATE);
+    assert_string_equal(original, "c_first");
+    assert_int_equal(ledger_claim(f->intake, "hotline-east", "e-1",
+                                  VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CUSTODY_EVENT, "", 3,
+                                  original, &type, err, sizeof err),
+                     LEDGER_OTHER_TYPE);
+    /* another source may use the same event id */
+    assert_int_equal(ledger_claim(f->intake, "hotline-west", "e-1", MT_CONTACT, "c_third", 4,
+                                  original, &type, err, sizeof err),
+                     LEDGER_CLAIMED);
+    assert_int_equal(store_commit(f->db), 0);
+}
+
+static void test_case_view_is_pseudonymous(void **state)
+{
+    (void)state;
+    contact_t storage;
+    Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-v");
+    Vigil__V1__CaseView view;
+    char zip3[4];
+    forward_case_view(c, "c_abcdefghijklmnopqrst", zip3, &view);
+    assert_string_equal(view.zip3, "981");
+    assert_string_equal(view.county_fips, "53033");
+    assert_string_equal(view.language, "nl");
+    assert_true(view.has_offender);
+    assert_int_equal(pii_count(&view.base), 0);
+    /* The schemas of what leaves for triage and reporting have no personal
+     * field at all: a fully populated message counts none. */
+    const ProtobufCMessageDescriptor *outbound[] = {&vigil__v1__case_view__descriptor,
+                                                    &vigil__v1__report_event__descriptor};
+    for (size_t d = 0; d < 2; d++)
+        for (unsigned i = 0; i < outbound[d]->n_fields; i++)
+            if (pii_is_field(outbound[d], outbound[d]->fields[i].name))
+                fail_msg("%s.%s is personal", outbound[d]->name, outbound[d]->fields[i].name);
+    char quarter[16];
+    forward_quarter(1790000000000LL, quarter); /* 2026-09-21 */
+    assert_string_equal(quarter, "2026-Q3");
+}
+
+static void test_case_keys(void **state)
+{
+    fixture_t *f = *state;
+    char a1[HASHKEY_HEX_SIZE], a2[HASHKEY_HEX_SIZE], b[HASHKEY_HEX_SIZE];
+    hashkey_case_key(f->intake->hashkey, "c_aaaaaaaaaaaaaaaaaaaa", a1);
+    hashkey_case_key(f->intake->hashkey, "c_aaaaaaaaaaaaaaaaaaaa", a2);
+    hashkey_case_key(f->intake->hashkey, "c_aaaaaaaaaaaaaaaaaaab", b);
+    assert_string_equal(a1, a2);
+    assert_string_not_equal(a1, b);
+    assert_null(strstr(a1, "aaaa"));
+    char p1[HASHKEY_HEX_SIZE], p2[HASHKEY_HEX_SIZE];
+    hashkey_pin(f->intake->hashkey, "sub:hotline-east/1", "4821", p1);
+    hashkey_pin(f->intake->hashkey, "sub:hotline-east/2", "4821", p2);
+    assert_string_not_equal(p1, p2); /* equal PINs hash differently per row */
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip_and_nothing_in_clear, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_value_bound_to_its_case, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_duplicate_and_type, s_setup, s_teardown),
+        cmocka_unit_test(test_case_view_is_pseudonymous),
+        cmocka_unit_test_setup_teardown(test_case_keys, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
