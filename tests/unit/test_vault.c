@@ -215,6 +215,39 @@ static void test_rotated_keyring_opens_old_blobs(void **state)
     vault_destroy(&old);
 }
 
+/* An operator adds key 2 as current and reloads: the same vault handle now
+ * seals with key 2 and still opens key 1's blobs; a file that drops key 1 is
+ * refused and the handle keeps working with its old keys. */
+static void test_reload_swaps_keys_in_place(void **state)
+{
+    fixture_t *fixture = *state;
+    char text[512];
+    snprintf(text, sizeof(text), "1 %s current\n", s_key1_hex);
+    vault_t *vault = s_open_text(fixture, text);
+    size_t len = sizeof(s_plain) - 1;
+    uint8_t sealed_old[sizeof(s_plain) + VAULT_OVERHEAD];
+    size_t old_len = vault_seal(vault, (const uint8_t *)s_plain, len, (const uint8_t *)s_aad,
+                                strlen(s_aad), sealed_old);
+
+    snprintf(text, sizeof(text), "1 %s\n2 %s current\n", s_key1_hex, s_key2_hex);
+    const char *path = s_write_keyfile(fixture, "ring.vault", text, 0600);
+    assert_int_equal(vault_reload(vault, path, fixture->err, sizeof(fixture->err)), 0);
+    assert_int_equal(vault_current_key_id(vault), 2);
+    uint8_t opened[sizeof(s_plain)];
+    assert_int_equal(
+        vault_open_blob(vault, sealed_old, old_len, (const uint8_t *)s_aad, strlen(s_aad), opened),
+        (long)len);
+
+    snprintf(text, sizeof(text), "2 %s current\n", s_key2_hex);
+    path = s_write_keyfile(fixture, "ring.vault", text, 0600);
+    assert_int_equal(vault_reload(vault, path, fixture->err, sizeof(fixture->err)), -1);
+    assert_non_null(strstr(fixture->err, "key id 1 was dropped"));
+    assert_int_equal(
+        vault_open_blob(vault, sealed_old, old_len, (const uint8_t *)s_aad, strlen(s_aad), opened),
+        (long)len);
+    vault_destroy(&vault);
+}
+
 static void test_readable_keyfile_is_refused(void **state)
 {
     fixture_t *fixture = *state;
@@ -276,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_created_keyfile_seals_and_opens, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_tampering_and_wrong_aad_fail, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rotated_keyring_opens_old_blobs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_swaps_keys_in_place, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_readable_keyfile_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_keyfiles_name_the_line, s_setup, s_teardown),
     };

@@ -245,6 +245,10 @@ static int s_reload(service_t *self)
     } else {
         free(new_level);
     }
+    if (self->vault && vault_reload(self->vault, self->config.vault_key_file, err, sizeof err)) {
+        log_error("reload: vault key file refused; the old keys stay", "error=%s", err);
+        return -1;
+    }
     if (security_reload(self->security, err, sizeof err)) {
         log_error("reload: allowlist could not be re-read; the old one stays", "error=%s", err);
         return -1;

@@ -60,10 +60,17 @@ typedef struct {
     uint8_t key[VAULT_KEY_BYTES];
 } vault_key_t;
 
-struct vault_t {
+/* The keys themselves, in one read-only sodium_malloc block. */
+typedef struct {
     size_t count;
     size_t current; /* index into keys */
     vault_key_t keys[];
+} vault_ring_t;
+
+/* A vault is a handle on a ring, so vault_reload() can swap the ring while
+ * links and services keep the same vault_t pointer. */
+struct vault_t {
+    vault_ring_t *ring;
 };
 
 static int s_fail(char *err, size_t errlen, const char *format, ...)
@@ -88,7 +95,7 @@ static int s_sodium_ready(char *err, size_t errlen)
     return 0;
 }
 
-static const vault_key_t *s_find(const vault_t *vault, unsigned id)
+static const vault_key_t *s_find(const vault_ring_t *vault, unsigned id)
 {
     for (size_t i = 0; i < vault->count; i++) {
         if (vault->keys[i].id == id) {
@@ -205,8 +212,8 @@ static int s_parse_line(char *line, int line_number, const char *path, vault_key
 }
 
 /* Parses the whole text into `vault`, which has room for `capacity` keys. */
-static int s_parse_keyfile(char *text, const char *path, vault_t *vault, size_t capacity, char *err,
-                           size_t errlen)
+static int s_parse_keyfile(char *text, const char *path, vault_ring_t *vault, size_t capacity,
+                           char *err, size_t errlen)
 {
     int line_number = 0;
     int current_line = 0;
@@ -259,10 +266,10 @@ static int s_parse_keyfile(char *text, const char *path, vault_t *vault, size_t 
     return 0;
 }
 
-vault_t *vault_open(const char *path, char *err, size_t errlen)
+static vault_ring_t *s_ring_open(const char *path, char *err, size_t errlen)
 {
     char *text = NULL;
-    vault_t *vault = NULL;
+    vault_ring_t *vault = NULL;
     if (s_sodium_ready(err, errlen) < 0 || s_read_keyfile(path, &text, err, errlen) < 0) {
         return NULL;
     }
@@ -361,24 +368,63 @@ int vault_create_keyfile(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+vault_t *vault_open(const char *path, char *err, size_t errlen)
+{
+    vault_t *vault = calloc(1, sizeof *vault);
+    if (vault == NULL) {
+        s_fail(err, errlen, "vault key file '%s': out of memory", path);
+        return NULL;
+    }
+    vault->ring = s_ring_open(path, err, errlen);
+    if (vault->ring == NULL) {
+        free(vault);
+        return NULL;
+    }
+    return vault;
+}
+
+int vault_reload(vault_t *vault, const char *path, char *err, size_t errlen)
+{
+    vault_ring_t *fresh = s_ring_open(path, err, errlen);
+    if (fresh == NULL) {
+        return -1;
+    }
+    /* Every key the old ring could open must still be there, or data
+     * sealed under a dropped key would become unreadable silently. */
+    for (size_t i = 0; i < vault->ring->count; i++) {
+        if (s_find(fresh, vault->ring->keys[i].id) == NULL) {
+            s_fail(err, errlen,
+                   "vault key file '%s': key id %u was dropped; keep old keys "
+                   "until every blob is re-encrypted (vigilctl rotate-key)",
+                   path, (unsigned)vault->ring->keys[i].id);
+            sodium_free(fresh);
+            return -1;
+        }
+    }
+    sodium_free(vault->ring); /* wipes before unmapping */
+    vault->ring = fresh;
+    return 0;
+}
+
 void vault_destroy(vault_t **vault_p)
 {
     if (vault_p == NULL || *vault_p == NULL) {
         return;
     }
-    sodium_free(*vault_p); /* wipes before unmapping */
+    sodium_free((*vault_p)->ring); /* wipes before unmapping */
+    free(*vault_p);
     *vault_p = NULL;
 }
 
 uint16_t vault_current_key_id(const vault_t *vault)
 {
-    return vault->keys[vault->current].id;
+    return vault->ring->keys[vault->ring->current].id;
 }
 
 size_t vault_seal(const vault_t *vault, const uint8_t *plain, size_t len, const uint8_t *aad,
                   size_t aad_len, uint8_t *out)
 {
-    const vault_key_t *key = &vault->keys[vault->current];
+    const vault_key_t *key = &vault->ring->keys[vault->ring->current];
     uint8_t *nonce = out + VAULT_HEADER_BYTES;
     unsigned long long sealed_len = 0;
     out[0] = VAULT_FORMAT_VERSION;
@@ -402,7 +448,7 @@ long vault_open_blob(const vault_t *vault, const uint8_t *sealed, size_t len, co
                      size_t aad_len, uint8_t *out)
 {
     int id = vault_blob_key_id(sealed, len);
-    const vault_key_t *key = id < 0 ? NULL : s_find(vault, (unsigned)id);
+    const vault_key_t *key = id < 0 ? NULL : s_find(vault->ring, (unsigned)id);
     if (key == NULL) {
         return -1;
     }

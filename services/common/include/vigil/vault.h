@@ -29,6 +29,13 @@ typedef struct vault_t vault_t;
  * quoted in it. The keys live in guarded, read-only memory. */
 vault_t *vault_open(const char *path, char *err, size_t errlen);
 
+/* Re-reads the key file at `path` into `vault` in place (pointers held by
+ * others stay valid), so a key added to the file (marked current) is used
+ * from now on. Refuses a file that drops a key id the vault already knows.
+ * Call only from the thread that uses the vault. Returns 0, or -1 with a
+ * message in `err`; the old keys stay on failure. */
+int vault_reload(vault_t *vault, const char *path, char *err, size_t errlen);
+
 /* Creates a key file with one fresh current key (id 1), mode 0600, and
  * fsyncs it and its directory. Never overwrites: returns 0, or -1 with a
  * message in `err` (e.g. the file exists). */
