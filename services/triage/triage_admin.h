@@ -1,0 +1,36 @@
+/* triage_admin.h: vigil-triage's admin commands and status facts.
+ *
+ *   RELOAD_PLUGINS     (vigilctl reload-plugins; also SIGHUP and RELOAD)
+ *                      load changed plugin versions and swap them in
+ *                      between decision passes; a version that fails its
+ *                      checks is refused and the old one keeps serving.
+ *   DIRECTORY_IMPORT   (vigilctl directory import PATH; args[0] = PATH)
+ *                      import an HSDS directory; every rejected row comes
+ *                      back as a fact "rejected.N" = "FILE ROW: reason".
+ *
+ * Facts for vigilctl status: plugin.<region> (running plugin and version,
+ * or FALLBACK and why), fallback.<region> (the fallback's assignee and
+ * escalation target), plugin.worker_restarts, directory.services.
+ */
+#ifndef VIGIL_TRIAGE_ADMIN_H
+#define VIGIL_TRIAGE_ADMIN_H
+
+#include "triage.h"
+#include "vigil/admin.h"
+
+/* The dispatch table for service_def_t.admin_commands. */
+extern const admin_command_t triage_admin_commands[];
+
+/* Reloads the plugins (SIGHUP, admin). Writes one line per region into
+ * `report`. Returns 0, or -1 if some region kept its old version or stayed
+ * on fallback. */
+int triage_reload_plugins(triage_t *triage, char *report, size_t report_len);
+
+/* Counts every region now on fallback as a failed plugin load (after start
+ * and after each reload). Cannot fail. */
+void triage_count_init_failures(triage_t *triage);
+
+/* Refreshes the status facts and the per-region plugin gauges. Cannot fail. */
+void triage_update_facts(triage_t *triage);
+
+#endif

@@ -1,0 +1,158 @@
+/* triage_test_plugin.c: a TEST region plugin for triage's integration tests.
+ *
+ * Built several times from this one file (tests/integration/triage.cmake)
+ * with different TEST_PLUGIN_VERSION values, and once with
+ * TEST_PLUGIN_BROKEN (its init always fails: the "bad new version" a hot
+ * reload must refuse). Behaviour comes from the region's plugin_config:
+ *
+ *   assignee   = "id";   assign every case to this roster id (default: the
+ *                        first roster entry)
+ *   escalation = "id";   escalation path for every decision (optional)
+ *   crash_on   = "case"; SIGSEGV when routing this case id (optional)
+ *   hang_on    = "case"; loop forever when routing this case id (optional)
+ *   refer      = "term"; refer to the first directory service with this
+ *                        taxonomy term for the case's place (optional)
+ *   dump_to    = "path"; append everything the plugin can see to this file
+ *                        (optional; the no-personal-data test reads it)
+ *
+ * It must never ship: crashing and hanging on purpose is its job.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vigil/plugin.h>
+
+#ifndef TEST_PLUGIN_VERSION
+#define TEST_PLUGIN_VERSION "1.0.0"
+#endif
+
+#define TEST_DIRECTORY_MAX 4
+
+typedef struct {
+    const char *assignee;
+    const char *escalation;
+    const char *crash_on;
+    const char *hang_on;
+    const char *refer;
+    const char *dump_to;
+} test_state_t;
+
+#ifndef TEST_PLUGIN_BROKEN
+static const char *s_string(const vigil_host_api_t *host, const char *key)
+{
+    const char *value = NULL;
+    return host->config_string(host, key, &value) == VIGIL_PLUGIN_OK ? value : NULL;
+}
+#endif
+
+static int s_init(const vigil_host_api_t *host, void **state, char *err, size_t err_len)
+{
+#ifdef TEST_PLUGIN_BROKEN
+    (void)host;
+    (void)state;
+    snprintf(err, err_len, "this build is broken on purpose (test plugin %s)", TEST_PLUGIN_VERSION);
+    return VIGIL_PLUGIN_ERR_FAILED;
+#else
+    test_state_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, err_len, "out of memory");
+        return VIGIL_PLUGIN_ERR_FAILED;
+    }
+    s->assignee = s_string(host, "assignee");
+    s->escalation = s_string(host, "escalation");
+    s->crash_on = s_string(host, "crash_on");
+    s->hang_on = s_string(host, "hang_on");
+    s->refer = s_string(host, "refer");
+    s->dump_to = s_string(host, "dump_to");
+    *state = s;
+    return VIGIL_PLUGIN_OK;
+#endif
+}
+
+static void s_dump(const test_state_t *s, const vigil_host_api_t *host,
+                   const vigil_case_view_t *view)
+{
+    FILE *out = fopen(s->dump_to, "a");
+    if (!out) {
+        return;
+    }
+    fprintf(out,
+            "case_id=%s region=%s language=%s state=%s county_fips=%s zip3=%s channel=%d "
+            "caller_role=%d crime_category=%d priority=%d received_at_ms=%lld "
+            "share_with_partners=%d has_offender=%d wants_notifications=%d advise=%d level=%u",
+            view->case_id, view->region, view->language, view->state, view->county_fips, view->zip3,
+            view->channel, view->caller_role, view->crime_category, view->priority,
+            (long long)view->received_at_ms, view->share_with_partners, view->has_offender,
+            view->wants_notifications, view->advise_emergency_services, view->escalation_level);
+    for (uint32_t i = 0; i < view->requested_service_count; i++) {
+        fprintf(out, " need=%d", view->requested_services[i]);
+    }
+    for (uint32_t i = 0; i < view->urgency_cue_count; i++) {
+        fprintf(out, " cue=%d", view->urgency_cues[i]);
+    }
+    for (uint32_t i = 0; i < host->roster_count(host); i++) {
+        const vigil_officer_t *o = host->roster_get(host, i);
+        fprintf(out, " officer=%s/%d/%d/%u", o->id, o->role, o->on_call, o->open_cases);
+        for (uint32_t l = 0; l < o->language_count; l++) {
+            fprintf(out, ":%s", o->languages[l]);
+        }
+    }
+    fputc('\n', out);
+    fclose(out);
+}
+
+static int s_route(void *state, const vigil_host_api_t *host, const vigil_case_view_t *view,
+                   vigil_decision_builder_t *decision)
+{
+    const test_state_t *s = state;
+    if (s->crash_on && strcmp(s->crash_on, view->case_id) == 0) {
+        raise(SIGSEGV);
+    }
+    if (s->hang_on && strcmp(s->hang_on, view->case_id) == 0) {
+        for (volatile int spin = 0;; spin++) {
+        }
+    }
+    if (s->dump_to) {
+        s_dump(s, host, view);
+    }
+    const char *assignee = s->assignee;
+    if (!assignee && host->roster_count(host) > 0) {
+        assignee = host->roster_get(host, 0)->id;
+    }
+    if (!assignee || decision->set_assignee(decision, assignee) != VIGIL_PLUGIN_OK) {
+        return VIGIL_PLUGIN_ERR_FAILED;
+    }
+    if (s->escalation) {
+        decision->set_escalation_path(decision, s->escalation);
+    }
+    if (s->refer && view->share_with_partners) {
+        vigil_directory_query_t query = {
+            .struct_size = sizeof query,
+            .taxonomy_term = s->refer,
+            .region = view->region,
+            .state = view->state,
+            .county_fips = view->county_fips,
+            .zip3 = view->zip3,
+            .language = view->language,
+        };
+        const vigil_directory_entry_t *found[TEST_DIRECTORY_MAX];
+        int n = host->directory_find(host, &query, found, TEST_DIRECTORY_MAX);
+        if (n > 0) {
+            decision->add_referral(decision, found[0]->service_id, found[0]->organization_id,
+                                   found[0]->taxonomy_term);
+        }
+    }
+    decision->set_rationale(decision, "test plugin " TEST_PLUGIN_VERSION);
+    return VIGIL_PLUGIN_OK;
+}
+
+static void s_fini(void *state)
+{
+    free(state);
+}
+
+VIGIL_PLUGIN(.name = "testplug", .version = TEST_PLUGIN_VERSION,
+             .description = "triage integration-test plugin (never ship)", .init = s_init,
+             .route = s_route, .fini = s_fini);
