@@ -38,6 +38,10 @@ extern char **environ;
 
 /* The environment variable that carries the worker's log level. */
 #define POLICY_LOG_ENV "VIGIL_POLICY_LOG_LEVEL"
+/* The environment variable that tells the worker which process started it,
+ * so it can tell "my parent already died" from "my parent is PID 1" (as
+ * triage is in a container). */
+#define POLICY_PARENT_ENV "VIGIL_POLICY_PARENT_PID"
 /* The worker executable's file name. */
 #define POLICY_WORKER_NAME "vigil-policy-worker"
 #ifndef VIGIL_POLICY_WORKER_BUILD_PATH
@@ -464,15 +468,19 @@ static int s_spawn(policy_host_t *host)
     while (environ[n_env]) {
         n_env++;
     }
-    char **envp = calloc(n_env + 2, sizeof *envp);
+    char **envp = calloc(n_env + 3, sizeof *envp);
+    char parent_env[sizeof POLICY_PARENT_ENV + 24];
+    snprintf(parent_env, sizeof parent_env, "%s=%ld", POLICY_PARENT_ENV, (long)getpid());
     size_t k = 0;
     for (size_t i = 0; envp && i < n_env; i++) {
-        if (strncmp(environ[i], POLICY_LOG_ENV "=", sizeof POLICY_LOG_ENV) != 0) {
+        if (strncmp(environ[i], POLICY_LOG_ENV "=", sizeof POLICY_LOG_ENV) != 0 &&
+            strncmp(environ[i], POLICY_PARENT_ENV "=", sizeof POLICY_PARENT_ENV) != 0) {
             envp[k++] = environ[i];
         }
     }
     if (envp) {
         envp[k++] = host->log_env;
+        envp[k++] = parent_env;
     }
     memset(host->progress, 0, sizeof *host->progress);
     pid_t pid = -1;

@@ -31,6 +31,8 @@
 #define WORKER_FIRST_FREE_FD (POLICY_WIRE_PROGRESS_FD + 1)
 /* The environment variable triage sets to pass its log level. */
 #define WORKER_LOG_LEVEL_ENV "VIGIL_POLICY_LOG_LEVEL"
+/* The environment variable triage sets to its own PID. */
+#define WORKER_PARENT_ENV "VIGIL_POLICY_PARENT_PID"
 
 static void s_close_others(void)
 {
@@ -55,8 +57,12 @@ int main(int argc, char **argv)
         return WORKER_EXIT_USAGE;
     }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1) {
-        return 0; /* triage is already gone */
+    /* Triage may have died before PR_SET_PDEATHSIG took effect: then we
+     * were re-parented and getppid() no longer names it. (Comparing with 1
+     * would be wrong: in a container triage itself is often PID 1.) */
+    const char *parent = getenv(WORKER_PARENT_ENV);
+    if (parent && strtol(parent, NULL, 10) != (long)getppid()) {
+        return 0;
     }
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
