@@ -24,7 +24,9 @@
 
 enum { ERR_LEN = 512, PATH_LEN = 4096, REPORT_LEN = 8192, KIB_PER_MIB = 1024 };
 
-#define CASE_KEY_DEFAULT_FILE "keys/case_key.secret"
+/* The same file intake hashes case ids with, so both services give reporting
+ * the same case_key for one case. */
+#define CASE_KEY_DEFAULT_FILE "keys/intake.hashkey"
 
 /* Defaults compiled in: the ports from docs/operations.md and one region
  * that owns every case until the operator configures real ones. */

@@ -225,7 +225,7 @@ const config_key_t triage_config_keys[] = {
      NULL},
     {"triage.case_key_file", CONFIG_STRING, "", OFF(case_key_file), 1, 0,
      "the case-key secret shared with intake (intake.hash_key_file: 64 hex digits, mode 0600); "
-     "\"\" = <state>/keys/case_key.secret, created if missing",
+     "\"\" = <state>/keys/intake.hashkey (the file intake uses), created if missing",
      NULL, NULL},
     {"triage.decisions_to_reporting", CONFIG_BOOL, "true", OFF(decisions_to_reporting), 1, 0,
      "also send the de-identified TriageDecision to reporting (ReportEvent is always sent)", NULL,

@@ -200,7 +200,7 @@ static bool s_contains(const uint8_t *data, size_t len, const char *needle)
 static int s_case_key(const triage_kit_t *kit, const char *case_id, char out[KEY_HEX + 1])
 {
     char path[HARNESS_PATH_MAX], hex[80] = "";
-    snprintf(path, sizeof path, "%s/keys/case_key.secret", kit->triage_state);
+    snprintf(path, sizeof path, "%s/keys/intake.hashkey", kit->triage_state);
     FILE *file = fopen(path, "r");
     if (!file || !fgets(hex, sizeof hex, file)) {
         if (file) {
