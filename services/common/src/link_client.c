@@ -1,0 +1,754 @@
+/* link_client.c: the sending end of the reliable link, one per peer.
+ *
+ * It relays the peer's outbox rows over a DEALER socket (CURVE client,
+ * ZMQ_IMMEDIATE so nothing queues towards a peer that is not connected).
+ * Rows are loaded in id order into the window (link_window.c) only while a
+ * slot is free, which is the backpressure: at most `window` messages are
+ * unacknowledged. Each is sent with Envelope.source and Envelope.attempt
+ * appended to the stored bytes, and retransmitted after ack_timeout_ms, then
+ * with exponential backoff and jitter up to backoff_max_ms, and at once when
+ * the connection comes back. Acks are handled in bulk: rows answered
+ * ACCEPTED, DUPLICATE or DEAD_LETTERED are deleted, rows answered REJECTED
+ * move to the dead-letter table (direction 'out'), all in one transaction;
+ * RETRY reschedules.
+ *
+ * It must never delete a row that was not acknowledged, never resend a row
+ * under a new message_id, and never log a payload value.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "link_internal.h"
+#include "link_window.h"
+#include "vigil/log.h"
+
+#define CLIENT_TICK_MS            20                   /* retransmit scan and outbox poll period */
+#define CLIENT_LINGER_MS          500                  /* close waits at most this long */
+#define CLIENT_HEARTBEAT_FACTOR   3                    /* heartbeat TTL and timeout, in intervals */
+#define CLIENT_RECONNECT_MS       100                  /* first reconnect delay */
+#define CLIENT_RECONNECT_MAX_MS   2000                 /* reconnect delay cap */
+#define CLIENT_MAX_ACK_BYTES      (64 * 1024 * 1024)   /* an Ack bigger than this is refused */
+#define CLIENT_MAX_INFLIGHT_BYTES (64 * 1024 * 1024)   /* window limit in bytes as well */
+#define CLIENT_ACK_DRAIN_MAX      1024                 /* ack messages handled per wake-up */
+#define CLIENT_BACKLOG_EVERY_NS   UINT64_C(1000000000) /* backlog gauge refresh */
+#define CLIENT_NS_PER_MS          UINT64_C(1000000)
+#define CLIENT_NS_PER_US          UINT64_C(1000)
+#define CLIENT_US_PER_S           1e6
+#define CLIENT_JITTER_DIVISOR     2   /* retransmit delay d becomes d/2 + random(d/2) */
+#define CLIENT_BACKOFF_SHIFT_MAX  20  /* 2^20 * ack_timeout is past any cap */
+#define CLIENT_SOURCE_MAX         255 /* longest source name written to envelopes */
+#define CLIENT_REASON_MAX         320
+#define CLIENT_ERR_LEN            256
+#define CLIENT_MONITOR_EVENTS                                                                      \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |                                      \
+     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+#define CLIENT_MONITOR_EVENT_BYTES 6
+#define CLIENT_TAG_SOURCE          ((LINK_FIELD_SOURCE << 3) | 2)  /* field 3, length-delimited */
+#define CLIENT_TAG_ATTEMPT         ((LINK_FIELD_ATTEMPT << 3) | 0) /* field 8, varint */
+
+/* A row the peer refused, waiting to be moved to the dead letters. */
+typedef struct {
+    int64_t row_id;
+    char reason[CLIENT_REASON_MAX];
+} client_refusal_t;
+
+struct link_client_t {
+    link_client_config_t config;
+    char *peer;
+    char *endpoint;
+    char *server_key;
+    char *source;
+    sqlite3 *db;
+    security_t *security;
+    const vault_t *vault;
+    zsock_t *socket;
+    zsock_t *monitor;
+    zloop_t *loop;
+    int timer_id;
+    bool paused;
+    bool connected;
+    bool key_refused;         /* the last handshake failed (logged once per streak) */
+    uint64_t disconnected_ns; /* when the last connection broke (0: never) */
+    uint64_t next_due_ns;     /* no sent slot is due before this (a lower bound) */
+    link_window_t *window;
+    int64_t last_loaded_id; /* outbox ids up to this one are loaded or not ours */
+    uint32_t *fresh;        /* ring of slot indexes never sent yet, in load order */
+    size_t fresh_head, fresh_count;
+    uint8_t suffix[1 + LINK_VARINT_MAX + CLIENT_SOURCE_MAX];
+    size_t suffix_len;
+    int64_t *done; /* acked rows to delete */
+    size_t done_count;
+    client_refusal_t *refused;
+    size_t refused_count;
+    uint64_t backlog_at_ns;
+    link_arena_t arena; /* what received acks decode into */
+    link_ack_observer_fn observer;
+    void *observer_ctx;
+    sqlite3_stmt *load;
+    sqlite3_stmt *remove;
+    sqlite3_stmt *refuse;
+    sqlite3_stmt *count;
+    sqlite3_stmt *newest;
+    sqlite3_stmt *begin;
+    sqlite3_stmt *commit;
+    sqlite3_stmt *rollback;
+    metric_t *sent;
+    metric_t *retransmits;
+    metric_t *delivered;
+    metric_t *refused_metric;
+    metric_t *retry_answers;
+    metric_t *ack_latency;
+    metric_t *inflight;
+    metric_t *backlog;
+    metric_t *handshake_failures;
+};
+
+static const struct {
+    size_t offset;
+    const char *sql;
+} s_statements[] = {
+    {offsetof(link_client_t, load),
+     "SELECT id, message_id, type, enqueued_us, sealed, envelope FROM link_outbox "
+     "WHERE peer = ?1 AND id > ?2 ORDER BY id LIMIT ?3"},
+    {offsetof(link_client_t, remove), "DELETE FROM link_outbox WHERE id = ?1"},
+    {offsetof(link_client_t, refuse),
+     "INSERT INTO link_deadletters (direction, peer, message_id, type, reason, attempts, "
+     "first_failed_at_ms, last_failed_at_ms, sealed, envelope) "
+     "SELECT 'out', peer, message_id, type, ?2, 1, ?3, ?3, sealed, envelope "
+     "FROM link_outbox WHERE id = ?1"},
+    {offsetof(link_client_t, count),
+     "SELECT count(*) FROM link_outbox WHERE id > ?2 AND peer = ?1"},
+    {offsetof(link_client_t, newest), "SELECT max(id) FROM link_outbox"},
+    {offsetof(link_client_t, begin), "BEGIN IMMEDIATE"},
+    {offsetof(link_client_t, commit), "COMMIT"},
+    {offsetof(link_client_t, rollback), "ROLLBACK"},
+};
+#define CLIENT_STATEMENTS (sizeof s_statements / sizeof s_statements[0])
+
+static const struct {
+    size_t offset;
+    metric_kind_t kind;
+    const char *name;
+    const char *help;
+} s_metrics[] = {
+    {offsetof(link_client_t, sent), METRIC_COUNTER, "link_sent_total",
+     "Link messages sent for the first time"},
+    {offsetof(link_client_t, retransmits), METRIC_COUNTER, "link_retransmits_total",
+     "Link messages sent again (ack timeout, RETRY answer or reconnect)"},
+    {offsetof(link_client_t, delivered), METRIC_COUNTER, "link_delivered_total",
+     "Outbox rows deleted after ACCEPTED, DUPLICATE or DEAD_LETTERED"},
+    {offsetof(link_client_t, refused_metric), METRIC_COUNTER, "link_refused_total",
+     "Outbox rows the peer answered REJECTED, moved to the dead letters"},
+    {offsetof(link_client_t, retry_answers), METRIC_COUNTER, "link_retry_answers_total",
+     "RETRY answers received from the peer"},
+    {offsetof(link_client_t, ack_latency), METRIC_HISTOGRAM, "link_ack_latency_seconds",
+     "Time from enqueue to the peer's acknowledgement"},
+    {offsetof(link_client_t, inflight), METRIC_GAUGE, "link_inflight",
+     "Link messages sent and not yet acknowledged"},
+    {offsetof(link_client_t, backlog), METRIC_GAUGE, "link_backlog",
+     "Outbox rows for this peer, sent or not"},
+    {offsetof(link_client_t, handshake_failures), METRIC_COUNTER,
+     "link_client_handshake_failures_total",
+     "Handshakes with this peer that failed (wrong server key, or our key not admitted)"},
+};
+
+static sqlite3_stmt **s_statement(link_client_t *self, size_t i)
+{
+    return (sqlite3_stmt **)((char *)self + s_statements[i].offset);
+}
+
+static void s_add_metrics(link_client_t *self, metrics_t *metrics)
+{
+    if (!metrics)
+        return;
+    char labels[CLIENT_ERR_LEN];
+    snprintf(labels, sizeof labels, "peer=\"%s\"", self->peer);
+    for (size_t i = 0; i < sizeof s_metrics / sizeof s_metrics[0]; i++)
+        *(metric_t **)((char *)self + s_metrics[i].offset) =
+            metrics_add(metrics, s_metrics[i].kind, s_metrics[i].name, s_metrics[i].help, labels);
+}
+
+static bool s_is_tcp(const char *endpoint)
+{
+    return strncmp(endpoint, "tcp://", strlen("tcp://")) == 0;
+}
+
+link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
+                               security_t *security, const vault_t *vault, metrics_t *metrics,
+                               char *err, size_t errlen)
+{
+    if (!config || !config->peer || !*config->peer || !config->endpoint || !*config->endpoint ||
+        !db) {
+        snprintf(err, errlen, "link client: peer, endpoint and store are required");
+        return NULL;
+    }
+    if (config->window < 1 || config->ack_timeout_ms < 1 ||
+        config->backoff_max_ms < config->ack_timeout_ms || config->heartbeat_ms < 0) {
+        snprintf(err, errlen,
+                 "link client %s: need window >= 1, ack_timeout_ms >= 1, backoff_max_ms >= "
+                 "ack_timeout_ms and heartbeat_ms >= 0",
+                 config->peer);
+        return NULL;
+    }
+    const char *source = config->source ? config->source : "";
+    if (strlen(source) > CLIENT_SOURCE_MAX) {
+        snprintf(err, errlen, "link client %s: source name longer than %d bytes", config->peer,
+                 CLIENT_SOURCE_MAX);
+        return NULL;
+    }
+    if (s_is_tcp(config->endpoint) && !security) {
+        snprintf(err, errlen, "link client %s: %s is TCP and no security is configured",
+                 config->peer, config->endpoint);
+        return NULL;
+    }
+    link_client_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "link client: out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    self->peer = strdup(config->peer);
+    self->endpoint = strdup(config->endpoint);
+    self->server_key = strdup(config->server_key ? config->server_key : "");
+    self->source = strdup(source);
+    self->db = db;
+    self->security = security;
+    self->vault = vault;
+    self->timer_id = -1;
+    link_arena_init(&self->arena);
+    size_t window = (size_t)config->window;
+    self->window = link_window_new(window);
+    self->fresh = calloc(window, sizeof *self->fresh);
+    self->done = calloc(window, sizeof *self->done);
+    self->refused = calloc(window, sizeof *self->refused);
+    if (!self->peer || !self->endpoint || !self->server_key || !self->source || !self->window ||
+        !self->fresh || !self->done || !self->refused) {
+        snprintf(err, errlen, "link client %s: out of memory for a window of %zu", config->peer,
+                 window);
+        link_client_destroy(&self);
+        return NULL;
+    }
+    self->config.peer = self->peer;
+    self->config.endpoint = self->endpoint;
+    self->config.server_key = self->server_key;
+    self->config.source = self->source;
+    for (size_t i = 0; i < CLIENT_STATEMENTS; i++) {
+        if (link_prepare(db, s_statements[i].sql, s_statement(self, i), err, errlen)) {
+            link_client_destroy(&self);
+            return NULL;
+        }
+    }
+    /* Envelope.source, appended to every stored envelope at send time. */
+    size_t source_len = strlen(self->source);
+    if (source_len) {
+        self->suffix[0] = CLIENT_TAG_SOURCE;
+        self->suffix_len = 1 + link_put_varint(self->suffix + 1, source_len);
+        memcpy(self->suffix + self->suffix_len, self->source, source_len);
+        self->suffix_len += source_len;
+    }
+    s_add_metrics(self, metrics);
+    return self;
+}
+
+/* --- retransmit schedule ----------------------------------------------------- */
+
+/* Delay before the next send of a message sent `attempt` times: the ack
+ * timeout after the first send, then ack_timeout * 2^(attempt-1), capped, with
+ * "equal jitter" (half fixed, half random) so peers do not retry in step. */
+static uint64_t s_backoff_ns(const link_client_t *self, uint32_t attempt)
+{
+    uint64_t base = (uint64_t)self->config.ack_timeout_ms;
+    if (attempt <= 1)
+        return base * CLIENT_NS_PER_MS;
+    uint32_t shift =
+        attempt - 1 > CLIENT_BACKOFF_SHIFT_MAX ? CLIENT_BACKOFF_SHIFT_MAX : attempt - 1;
+    uint64_t delay = base << shift;
+    if (delay > (uint64_t)self->config.backoff_max_ms)
+        delay = (uint64_t)self->config.backoff_max_ms;
+    uint64_t half = delay / CLIENT_JITTER_DIVISOR;
+    delay = half + util_random_below((uint32_t)(delay - half + 1));
+    return delay * CLIENT_NS_PER_MS;
+}
+
+/* --- sending ------------------------------------------------------------------ */
+
+/* Sends one slot. Returns 0, or -1 when the socket would block (no peer
+ * connected yet, or its queue is full); the slot then stays due. */
+static int s_send(link_client_t *self, link_slot_t *slot, uint64_t now)
+{
+    uint32_t attempt = slot->attempt + 1;
+    uint8_t tail[1 + LINK_VARINT_MAX];
+    tail[0] = CLIENT_TAG_ATTEMPT;
+    size_t tail_len = 1 + link_put_varint(tail + 1, attempt);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, slot->wire_len + self->suffix_len + tail_len))
+        return -1;
+    uint8_t *out = zmq_msg_data(&msg);
+    memcpy(out, slot->wire, slot->wire_len);
+    memcpy(out + slot->wire_len, self->suffix, self->suffix_len);
+    memcpy(out + slot->wire_len + self->suffix_len, tail, tail_len);
+    if (zmq_msg_send(&msg, zsock_resolve(self->socket), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    slot->attempt = attempt;
+    slot->sent_ns = now;
+    slot->due_ns = now + s_backoff_ns(self, attempt);
+    if (slot->due_ns < self->next_due_ns)
+        self->next_due_ns = slot->due_ns;
+    metric_inc(attempt == 1 ? self->sent : self->retransmits);
+    return 0;
+}
+
+/* Sends the never-sent slots in load order until the socket pushes back. */
+static void s_pump(link_client_t *self)
+{
+    if (!self->socket)
+        return;
+    uint64_t now = util_mono_ns();
+    size_t capacity = link_window_capacity(self->window);
+    while (self->fresh_count > 0) {
+        link_slot_t *slot = link_window_slot(self->window, self->fresh[self->fresh_head]);
+        if (slot->used && slot->attempt == 0 && s_send(self, slot, now))
+            break;
+        self->fresh_head = (self->fresh_head + 1) % capacity;
+        self->fresh_count--;
+    }
+}
+
+/* Resends every sent slot that is due, and every one last sent before
+ * `lost_before` (monotonic ns; 0 for none): those went down with a broken
+ * connection. */
+static void s_resend_due(link_client_t *self, uint64_t lost_before)
+{
+    uint64_t now = util_mono_ns();
+    if (lost_before == 0 && now < self->next_due_ns)
+        return; /* nothing can be due yet: skip the scan */
+    size_t capacity = link_window_capacity(self->window);
+    uint64_t next_due = UINT64_MAX;
+    for (size_t i = 0; i < capacity; i++) {
+        link_slot_t *slot = link_window_slot(self->window, i);
+        if (!slot->used || slot->attempt == 0)
+            continue;
+        if ((slot->due_ns <= now || slot->sent_ns <= lost_before) && s_send(self, slot, now)) {
+            next_due = now; /* the socket pushed back: look again next tick */
+            break;
+        }
+        if (slot->due_ns < next_due)
+            next_due = slot->due_ns;
+    }
+    self->next_due_ns = next_due;
+}
+
+/* --- loading the outbox --------------------------------------------------------- */
+
+static void s_refuse(link_client_t *self, int64_t row_id, const char *reason)
+{
+    client_refusal_t *refusal = &self->refused[self->refused_count++];
+    refusal->row_id = row_id;
+    snprintf(refusal->reason, sizeof refusal->reason, "%s", reason);
+}
+
+/* Loads outbox rows after the last one loaded into free slots. */
+static void s_fill(link_client_t *self)
+{
+    /* Settled rows not yet deleted would be loaded again: flush first. And
+     * inside an open transaction this connection would see rows that are
+     * not committed yet: nothing may leave before its commit. */
+    if (self->paused || self->done_count > 0 || self->refused_count > 0 ||
+        !sqlite3_get_autocommit(self->db))
+        return;
+    size_t capacity = link_window_capacity(self->window);
+    size_t room = capacity - link_window_count(self->window);
+    if (room == 0 || link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
+        return;
+    sqlite3_stmt *load = self->load;
+    sqlite3_bind_text(load, 1, self->peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(load, 2, self->last_loaded_id);
+    sqlite3_bind_int64(load, 3, (sqlite3_int64)room);
+    int step;
+    size_t rows = 0;
+    while ((step = sqlite3_step(load)) == SQLITE_ROW) {
+        rows++;
+        int64_t row_id = sqlite3_column_int64(load, 0);
+        const uint8_t *id = sqlite3_column_blob(load, 1);
+        size_t id_len = (size_t)sqlite3_column_bytes(load, 1);
+        size_t wire_len = 0;
+        uint8_t *wire = link_unseal(self->vault, id, id_len, sqlite3_column_blob(load, 5),
+                                    (size_t)sqlite3_column_bytes(load, 5),
+                                    sqlite3_column_int(load, 4) != 0, &wire_len);
+        if (!wire || id_len != VIGIL_ID_BYTES) {
+            log_error("outbox row cannot be opened (vault key missing or wrong?); parking it",
+                      "peer=%s row=%lld", self->peer, (long long)row_id);
+            s_refuse(self, row_id, "the stored envelope cannot be opened with this vault");
+            free(wire);
+            self->last_loaded_id = row_id;
+            continue;
+        }
+        link_slot_t *slot = link_window_add(self->window, id, &wire, wire_len);
+        if (!slot) {
+            /* The same message_id twice in the outbox (a requeued dead
+             * letter still in flight): send it once the first is answered. */
+            sodium_memzero(wire, wire_len);
+            free(wire);
+            break;
+        }
+        slot->row_id = row_id;
+        slot->type = sqlite3_column_int(load, 2);
+        slot->enqueued_us = sqlite3_column_int64(load, 3);
+        self->fresh[(self->fresh_head + self->fresh_count) % capacity] =
+            (uint32_t)(slot - link_window_slot(self->window, 0));
+        self->fresh_count++;
+        self->last_loaded_id = row_id;
+        if (link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        log_error("cannot read the outbox", "peer=%s error=%s", self->peer,
+                  sqlite3_errmsg(self->db));
+    sqlite3_reset(load);
+    if (step == SQLITE_DONE && rows < room) {
+        /* Every row of ours is loaded: skip the other peers' rows up to the
+         * newest one, so the next scan starts there (ids never go back). */
+        if (sqlite3_step(self->newest) == SQLITE_ROW &&
+            sqlite3_column_int64(self->newest, 0) > self->last_loaded_id)
+            self->last_loaded_id = sqlite3_column_int64(self->newest, 0);
+        sqlite3_reset(self->newest);
+    }
+    metric_set(self->inflight, (double)link_window_count(self->window));
+}
+
+/* --- acks --------------------------------------------------------------------------- */
+
+/* Deletes acknowledged rows and parks refused ones, in one transaction.
+ * On failure everything stays queued for the next tick. */
+static void s_flush(link_client_t *self)
+{
+    if (self->done_count == 0 && self->refused_count == 0)
+        return;
+    if (!sqlite3_get_autocommit(self->db))
+        return; /* someone's transaction is open on this thread: next tick */
+    if (link_step_done(self->begin)) {
+        log_warn("cannot start the outbox cleanup; retrying", "peer=%s error=%s", self->peer,
+                 sqlite3_errmsg(self->db));
+        return;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < self->done_count; i++) {
+        sqlite3_bind_int64(self->remove, 1, self->done[i]);
+        rc = link_step_done(self->remove);
+    }
+    int64_t now_ms = util_now_ms();
+    for (size_t i = 0; rc == 0 && i < self->refused_count; i++) {
+        sqlite3_bind_int64(self->refuse, 1, self->refused[i].row_id);
+        sqlite3_bind_text(self->refuse, 2, self->refused[i].reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(self->refuse, 3, now_ms);
+        rc = link_step_done(self->refuse);
+        sqlite3_bind_int64(self->remove, 1, self->refused[i].row_id);
+        if (rc == 0)
+            rc = link_step_done(self->remove);
+    }
+    if (rc == 0)
+        rc = link_step_done(self->commit);
+    if (rc) {
+        log_error("outbox cleanup failed; retrying", "peer=%s error=%s", self->peer,
+                  sqlite3_errmsg(self->db));
+        link_step_done(self->rollback);
+        return;
+    }
+    metric_add(self->refused_metric, self->refused_count);
+    self->done_count = 0;
+    self->refused_count = 0;
+}
+
+static void s_on_entry(link_client_t *self, const Vigil__V1__AckEntry *entry, uint64_t now_ns,
+                       int64_t now_us)
+{
+    link_slot_t *slot =
+        link_window_find(self->window, entry->message_id.data, entry->message_id.len);
+    if (!slot || slot->attempt == 0)
+        return; /* a late answer for a message already settled */
+    size_t capacity = link_window_capacity(self->window);
+    if (self->done_count == capacity || self->refused_count == capacity)
+        return; /* cleanup is stuck: keep the slot; the retransmit is answered again */
+    switch (entry->status) {
+    case VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED:
+    case VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE:
+    case VIGIL__V1__ACK_STATUS__ACK_STATUS_DEAD_LETTERED:
+        self->done[self->done_count++] = slot->row_id;
+        metric_inc(self->delivered);
+        metric_observe(self->ack_latency, (double)(now_us - slot->enqueued_us) / CLIENT_US_PER_S);
+        break;
+    case VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED: {
+        char reason[CLIENT_REASON_MAX];
+        snprintf(reason, sizeof reason, "refused by %s: %s%s%s", self->peer,
+                 link_reason_name(entry->reason), entry->detail[0] ? ": " : "", entry->detail);
+        char id[2 * VIGIL_ID_BYTES + 1];
+        util_hex(slot->message_id, VIGIL_ID_BYTES, id);
+        log_warn("peer refused a message; parked as an outbound dead letter",
+                 "peer=%s message_id=%s type=%d reason=%s detail=%s", self->peer, id, slot->type,
+                 link_reason_name(entry->reason), entry->detail);
+        s_refuse(self, slot->row_id, reason);
+        break;
+    }
+    case VIGIL__V1__ACK_STATUS__ACK_STATUS_RETRY:
+        metric_inc(self->retry_answers);
+        slot->due_ns = now_ns + s_backoff_ns(self, slot->attempt + 1);
+        if (slot->due_ns < self->next_due_ns)
+            self->next_due_ns = slot->due_ns;
+        return;
+    default:
+        return;
+    }
+    if (self->observer)
+        self->observer(self->observer_ctx, slot->message_id, entry->status,
+                       now_us - slot->enqueued_us,
+                       (int64_t)((now_ns - slot->sent_ns) / CLIENT_NS_PER_US));
+    link_window_remove(self->window, slot);
+}
+
+/* Handles one received frame: an Envelope of type ACK. */
+static void s_on_ack_frame(link_client_t *self, const uint8_t *data, size_t size)
+{
+    Vigil__V1__Envelope *envelope = vigil__v1__envelope__unpack(&self->arena.allocator, size, data);
+    Vigil__V1__Ack *ack = NULL;
+    if (envelope && envelope->type == VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ACK)
+        ack = vigil__v1__ack__unpack(&self->arena.allocator, envelope->payload.len,
+                                     envelope->payload.data);
+    if (!ack) {
+        log_warn("peer sent something that is not an Ack; ignored", "peer=%s bytes=%zu", self->peer,
+                 size);
+    } else {
+        uint64_t now_ns = util_mono_ns();
+        int64_t now_us = link_now_us();
+        for (size_t i = 0; i < ack->n_entries; i++)
+            s_on_entry(self, ack->entries[i], now_ns, now_us);
+    }
+    link_arena_reset(&self->arena); /* frees the envelope and the ack */
+}
+
+static int s_on_readable(zloop_t *loop, zsock_t *socket, void *arg)
+{
+    (void)loop;
+    link_client_t *self = arg;
+    void *raw = zsock_resolve(socket);
+    for (int n = 0; n < CLIENT_ACK_DRAIN_MAX; n++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            break;
+        }
+        if (zmq_msg_size(&msg) > 0) /* skip an empty delimiter if a peer sends one */
+            s_on_ack_frame(self, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+    }
+    s_flush(self);
+    s_fill(self);
+    s_pump(self);
+    metric_set(self->inflight, (double)link_window_count(self->window));
+    return 0;
+}
+
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    link_client_t *self = arg;
+    s_flush(self);
+    s_resend_due(self, 0);
+    s_fill(self);
+    s_pump(self);
+    metric_set(self->inflight, (double)link_window_count(self->window));
+    uint64_t now = util_mono_ns();
+    if (now - self->backlog_at_ns >= CLIENT_BACKLOG_EVERY_NS) {
+        self->backlog_at_ns = now;
+        metric_set(self->backlog, (double)link_client_backlog(self));
+    }
+    return 0;
+}
+
+static int s_on_monitor(zloop_t *loop, zsock_t *monitor, void *arg)
+{
+    (void)loop;
+    link_client_t *self = arg;
+    zmsg_t *event = zmsg_recv(monitor);
+    if (!event)
+        return 0;
+    zframe_t *head = zmsg_first(event);
+    if (head && zframe_size(head) >= CLIENT_MONITOR_EVENT_BYTES) {
+        uint16_t kind;
+        uint32_t value;
+        memcpy(&kind, zframe_data(head), sizeof kind);
+        memcpy(&value, zframe_data(head) + sizeof kind, sizeof value);
+        if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            log_info("link connected", "peer=%s endpoint=%s inflight=%zu", self->peer,
+                     self->endpoint, link_window_count(self->window));
+            self->connected = true;
+            self->key_refused = false;
+            /* Whatever was on the wire when the old connection broke may
+             * be lost: resend it now rather than wait out the backoff. */
+            s_resend_due(self, self->disconnected_ns);
+            s_pump(self);
+        } else if (kind == ZMQ_EVENT_DISCONNECTED) {
+            if (self->connected)
+                log_info("link disconnected; will reconnect", "peer=%s endpoint=%s", self->peer,
+                         self->endpoint);
+            self->connected = false;
+            self->disconnected_ns = util_mono_ns();
+        } else {
+            metric_inc(self->handshake_failures);
+            if (!self->key_refused) /* reconnects repeat it every few seconds: log the first */
+                log_warn("link handshake failed (server key wrong, or our key not admitted); "
+                         "retrying",
+                         "peer=%s endpoint=%s code=0x%x", self->peer, self->endpoint, value);
+            self->key_refused = true;
+        }
+    }
+    zmsg_destroy(&event);
+    return 0;
+}
+
+static void s_configure(link_client_t *self)
+{
+    zsock_t *s = self->socket;
+    zsock_set_immediate(s, 1);
+    zsock_set_linger(s, CLIENT_LINGER_MS);
+    zsock_set_sndhwm(s, 2 * self->config.window);
+    zsock_set_rcvhwm(s, 2 * self->config.window);
+    zsock_set_maxmsgsize(s, CLIENT_MAX_ACK_BYTES);
+    zsock_set_reconnect_ivl(s, CLIENT_RECONNECT_MS);
+    zsock_set_reconnect_ivl_max(s, CLIENT_RECONNECT_MAX_MS);
+    if (self->config.heartbeat_ms > 0) {
+        zsock_set_heartbeat_ivl(s, self->config.heartbeat_ms);
+        zsock_set_heartbeat_ttl(s, self->config.heartbeat_ms * CLIENT_HEARTBEAT_FACTOR);
+        zsock_set_heartbeat_timeout(s, self->config.heartbeat_ms * CLIENT_HEARTBEAT_FACTOR);
+    }
+}
+
+int link_client_attach(link_client_t *self, zloop_t *loop, char *err, size_t errlen)
+{
+    if (self->socket) {
+        snprintf(err, errlen, "link client %s: already attached", self->peer);
+        return -1;
+    }
+    self->socket = zsock_new(ZMQ_DEALER);
+    if (!self->socket) {
+        snprintf(err, errlen, "link client %s: cannot create a DEALER socket", self->peer);
+        return -1;
+    }
+    s_configure(self);
+    if (self->security && security_apply_client(self->security, self->socket, self->endpoint,
+                                                self->server_key, err, errlen))
+        return -1;
+    char monitor_endpoint[CLIENT_ERR_LEN];
+    snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://vigil-link-client-monitor-%p",
+             (void *)self);
+    if (zmq_socket_monitor(zsock_resolve(self->socket), monitor_endpoint, CLIENT_MONITOR_EVENTS) ==
+        0) {
+        self->monitor = zsock_new_pair(NULL);
+        if (self->monitor && zsock_connect(self->monitor, "%s", monitor_endpoint) != 0)
+            zsock_destroy(&self->monitor);
+    }
+    if (zsock_connect(self->socket, "%s", self->endpoint) != 0) {
+        snprintf(err, errlen, "link client %s: cannot connect to %s: %s", self->peer,
+                 self->endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    self->loop = loop;
+    if (self->monitor)
+        zloop_reader(loop, self->monitor, s_on_monitor, self);
+    if (zloop_reader(loop, self->socket, s_on_readable, self)) {
+        snprintf(err, errlen, "link client %s: cannot register with the loop", self->peer);
+        return -1;
+    }
+    self->timer_id = zloop_timer(loop, CLIENT_TICK_MS, 0, s_on_tick, self);
+    s_fill(self);
+    s_pump(self);
+    log_info("link client relaying", "peer=%s endpoint=%s window=%d backlog=%zu", self->peer,
+             self->endpoint, self->config.window, link_client_backlog(self));
+    return 0;
+}
+
+void link_client_kick(link_client_t *self)
+{
+    if (!self || !self->socket)
+        return;
+    s_fill(self);
+    s_pump(self);
+}
+
+void link_client_pause(link_client_t *self)
+{
+    if (self)
+        self->paused = true;
+}
+
+size_t link_client_backlog(link_client_t *self)
+{
+    /* In the window, waiting to be deleted, or not loaded yet. */
+    size_t rows = link_window_count(self->window) + self->done_count + self->refused_count;
+    sqlite3_bind_text(self->count, 1, self->peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(self->count, 2, self->last_loaded_id);
+    if (sqlite3_step(self->count) == SQLITE_ROW)
+        rows += (size_t)sqlite3_column_int64(self->count, 0);
+    sqlite3_reset(self->count);
+    return rows;
+}
+
+size_t link_client_inflight(link_client_t *self)
+{
+    return link_window_count(self->window);
+}
+
+const char *link_client_peer(const link_client_t *self)
+{
+    return self->peer;
+}
+
+void link_client_set_observer(link_client_t *self, link_ack_observer_fn observer, void *ctx)
+{
+    self->observer = observer;
+    self->observer_ctx = ctx;
+}
+
+void link_client_destroy(link_client_t **client_p)
+{
+    link_client_t *self = *client_p;
+    if (!self)
+        return;
+    if (self->loop) {
+        if (self->timer_id >= 0)
+            zloop_timer_end(self->loop, self->timer_id);
+        if (self->monitor)
+            zloop_reader_end(self->loop, self->monitor);
+        if (self->socket)
+            zloop_reader_end(self->loop, self->socket);
+    }
+    if (self->db && self->begin)
+        s_flush(self); /* settle what was acknowledged */
+    if (self->monitor) {
+        zmq_socket_monitor(zsock_resolve(self->socket), NULL, 0);
+        zsock_destroy(&self->monitor);
+    }
+    zsock_destroy(&self->socket);
+    for (size_t i = 0; i < CLIENT_STATEMENTS; i++)
+        sqlite3_finalize(*s_statement(self, i));
+    if (self->db)
+        link_stmt_release(self->db);
+    link_window_destroy(&self->window);
+    link_arena_release(&self->arena);
+    free(self->fresh);
+    free(self->done);
+    free(self->refused);
+    free(self->peer);
+    free(self->endpoint);
+    free(self->server_key);
+    free(self->source);
+    free(self);
+    *client_p = NULL;
+}

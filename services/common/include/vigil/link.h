@@ -47,6 +47,11 @@
 #include "vigil/util.h"
 #include "vigil/vault.h"
 
+/* Fault-injection site (see vigil/fault.h): with VIGIL_FAULT="link_ack:N",
+ * the server drops its Nth ack message after the commit, as if it were lost
+ * in transit; the sender retransmits and gets DUPLICATE. Test builds only. */
+#define LINK_FAULT_SITE_ACK "link_ack"
+
 /* The link's tables (outbox, inbox, attempts, dead letters). A service lists
  * this SQL as one of its store migrations. A later schema change to the
  * link adds link_schema_v2, never edits this one. */
@@ -56,15 +61,15 @@ extern const char link_schema_v1[];
 enum {
     LINK_OK = 0,      /* effects stay; ack with result->status (ACCEPTED by default) */
     LINK_REJECT = -1, /* permanent: effects rolled back; ack REJECTED with result reason/detail */
-    LINK_RETRY = -2,  /* transient: rolled back; counted; RETRY, or dead-lettered after max_attempts */
+    LINK_RETRY = -2,  /* transient: rolled back, counted; RETRY, DEAD_LETTERED at max_attempts */
 };
 
 /* What a handler fills in for its message. Zeroed before each call, with
  * status ACCEPTED. Strings are truncated to fit. `detail` must never hold
  * personal data: name the field, not its value. */
 typedef struct {
-    VigilV1__AckStatus status; /* ACCEPTED or DUPLICATE with LINK_OK */
-    VigilV1__ReasonCode reason;
+    Vigil__V1__AckStatus status; /* ACCEPTED or DUPLICATE with LINK_OK */
+    Vigil__V1__ReasonCode reason;
     char case_id[64];
     char event_id[128];
     char detail[256];
@@ -74,12 +79,12 @@ typedef struct {
  * and writes through `db` (including link_outbox_enqueue for onward
  * messages) and must not commit. `peer` is the sender's allowlisted name
  * ("local" on ipc/inproc). Returns LINK_OK, LINK_REJECT or LINK_RETRY. */
-typedef int (*link_handler_fn)(void *ctx, sqlite3 *db, const VigilV1__Envelope *envelope,
+typedef int (*link_handler_fn)(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
                                const char *peer, link_result_t *result);
 
 /* One row of a service's inbound dispatch table; ended by type 0. */
 typedef struct {
-    VigilV1__MessageType type;
+    Vigil__V1__MessageType type;
     link_handler_fn handler;
 } link_route_t;
 
@@ -105,6 +110,10 @@ link_server_t *link_server_new(const link_server_config_t *config, sqlite3 *db,
 /* Binds and starts reading on `loop`. Returns 0, or -1 with a message. */
 int link_server_attach(link_server_t *server, zloop_t *loop, char *err, size_t errlen);
 
+/* The endpoint actually bound (e.g. "tcp://127.0.0.1:49152" for a ":*"
+ * endpoint), or the configured one before attach. Borrowed. Cannot fail. */
+const char *link_server_endpoint(link_server_t *server);
+
 /* Stops reading new messages (drain). Already committed work is acked.
  * Cannot fail. */
 void link_server_pause(link_server_t *server);
@@ -115,21 +124,32 @@ void link_server_destroy(link_server_t **server_p);
 
 /* Fills `reply->dead_letters` with up to `limit` parked messages (oldest
  * first). Returns 0, or -1 with a message. */
-int link_deadletters_list(sqlite3 *db, uint32_t limit, VigilV1__AdminReply *reply, char *err,
+int link_deadletters_list(sqlite3 *db, uint32_t limit, Vigil__V1__AdminReply *reply, char *err,
                           size_t errlen);
 
 /* Re-runs the handler for dead letter `id` (0: all of them), each in its own
  * transaction. A success removes the row and records the message as
- * handled; a failure keeps it with the new reason. Stores the number
- * replayed successfully in *replayed. Returns 0, or -1 with a message. */
+ * handled; a failure keeps it with the new reason. Outbound dead letters
+ * (refused by a peer) are moved back to the outbox instead, as
+ * link_deadletters_requeue() does. Stores the number replayed or requeued
+ * in *replayed. Returns 0, or -1 with a message (also when `id` names no
+ * dead letter). */
 int link_server_replay(link_server_t *server, int64_t id, uint32_t *replayed, char *err,
                        size_t errlen);
 
+/* Moves outbound dead letter `id` (0: all of them) back to the outbox, same
+ * message_id, in one transaction (the caller's, if one is open); the peer's
+ * relay picks them up at its next poll. For services without a link server.
+ * Stores the number moved in *requeued. Returns 0, or -1 with a message. */
+int link_deadletters_requeue(sqlite3 *db, int64_t id, uint32_t *requeued, char *err, size_t errlen);
+
 /* Enqueues `payload` of `type` for `peer` in the caller's open transaction.
- * A fresh message id goes to `message_id` if not NULL. `vault` (may be NULL)
+ * A fresh message id (an 8-byte big-endian microsecond timestamp, then 8
+ * random bytes: unique, and roughly increasing so receivers' inboxes grow at
+ * one end) goes to `message_id` if not NULL. `vault` (may be NULL)
  * seals the stored envelope. Returns 0, or -1 with sqlite's message. */
 int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
-                        VigilV1__MessageType type, const char *case_id, const char *trace_id,
+                        Vigil__V1__MessageType type, const char *case_id, const char *trace_id,
                         const ProtobufCMessage *payload, uint8_t message_id[VIGIL_ID_BYTES],
                         char *err, size_t errlen);
 
@@ -157,6 +177,21 @@ int link_client_attach(link_client_t *client, zloop_t *loop, char *err, size_t e
 
 /* Tells the client that new rows were committed to its outbox. Cannot fail. */
 void link_client_kick(link_client_t *client);
+
+/* Stops loading new outbox rows (drain); messages already in flight are
+ * still retransmitted until acknowledged. Cannot fail. */
+void link_client_pause(link_client_t *client);
+
+/* Called for each message the peer settled (ACCEPTED, DUPLICATE,
+ * DEAD_LETTERED or REJECTED), after its ack arrived and before its row is
+ * deleted. Latencies are enqueue-to-ack (wall clock, survives restarts) and
+ * last-send-to-ack, in microseconds. For tests and benchmarks. */
+typedef void (*link_ack_observer_fn)(void *ctx, const uint8_t message_id[VIGIL_ID_BYTES],
+                                     Vigil__V1__AckStatus status, int64_t enqueue_to_ack_us,
+                                     int64_t send_to_ack_us);
+
+/* Sets (or with NULL clears) the observer. Cannot fail. */
+void link_client_set_observer(link_client_t *client, link_ack_observer_fn observer, void *ctx);
 
 /* Rows still in this peer's outbox (sent or not). Cannot fail. */
 size_t link_client_backlog(link_client_t *client);

@@ -1,0 +1,519 @@
+/* link_inbox.c: what happens to one received message inside the batch
+ * transaction, and the replay of parked ones.
+ *
+ * For each message: look its message_id up in link_inbox (a hit is a
+ * duplicate: answer with the recorded outcome, run nothing); else run the
+ * routed handler under SAVEPOINT; keep its effects (RELEASE) or undo them
+ * (ROLLBACK TO); record the outcome. A handler asking for a retry has its
+ * failure counted in link_attempts in the same transaction, so the count
+ * survives a crash; at max_attempts the envelope is parked in
+ * link_deadletters (sealed when there is a vault) and the message_id is
+ * recorded as DEAD_LETTERED, so the sender can forget it.
+ *
+ * Handler rejections are recorded too (effects undone): a retransmission
+ * gets the same REJECTED answer (docs/protocol.md). Checks made before the
+ * transaction (size, decoding, type) are not recorded: they depend only on
+ * the bytes and this version of the code.
+ *
+ * It must never commit on its own inside a batch (link_server.c decides) and
+ * never log a payload value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "link_inbox.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+/* Room for "<reason name>: <detail>" in dead-letter and attempt rows. */
+#define INBOX_REASON_TEXT 320
+/* Longest peer name kept while replaying. */
+#define INBOX_PEER_MAX 128
+
+struct link_inbox_t {
+    sqlite3 *db;
+    const vault_t *vault;
+    const link_route_t *routes;
+    void *ctx;
+    int max_attempts;
+    int64_t attempts_rows; /* rows in link_attempts: 0 lets a clean message skip a DELETE */
+    sqlite3_stmt *begin;
+    sqlite3_stmt *commit;
+    sqlite3_stmt *rollback;
+    sqlite3_stmt *savepoint;
+    sqlite3_stmt *release;
+    sqlite3_stmt *rollback_to;
+    sqlite3_stmt *inbox_get;
+    sqlite3_stmt *inbox_add; /* first record of a message */
+    sqlite3_stmt *inbox_put; /* replaces a record (replay of a dead letter) */
+    sqlite3_stmt *attempts_get;
+    sqlite3_stmt *attempts_put;
+    sqlite3_stmt *attempts_del;
+};
+
+/* Every statement the inbox keeps prepared, declared once. */
+static const struct {
+    size_t offset;
+    const char *sql;
+} s_statements[] = {
+    {offsetof(link_inbox_t, begin), "BEGIN IMMEDIATE"},
+    {offsetof(link_inbox_t, commit), "COMMIT"},
+    {offsetof(link_inbox_t, rollback), "ROLLBACK"},
+    {offsetof(link_inbox_t, savepoint), "SAVEPOINT link_message"},
+    {offsetof(link_inbox_t, release), "RELEASE link_message"},
+    {offsetof(link_inbox_t, rollback_to), "ROLLBACK TO link_message"},
+    {offsetof(link_inbox_t, inbox_get),
+     "SELECT status, reason, case_id, event_id, detail FROM link_inbox WHERE message_id = ?1"},
+    {offsetof(link_inbox_t, inbox_add),
+     "INSERT INTO link_inbox (message_id, status, reason, case_id, event_id, detail, peer, "
+     "handled_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+    {offsetof(link_inbox_t, inbox_put),
+     "INSERT OR REPLACE INTO link_inbox (message_id, status, reason, case_id, event_id, detail, "
+     "peer, handled_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+    {offsetof(link_inbox_t, attempts_get),
+     "SELECT attempts, first_failed_at_ms FROM link_attempts WHERE message_id = ?1"},
+    {offsetof(link_inbox_t, attempts_put),
+     "INSERT OR REPLACE INTO link_attempts (message_id, attempts, first_failed_at_ms, "
+     "last_failed_at_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5)"},
+    {offsetof(link_inbox_t, attempts_del), "DELETE FROM link_attempts WHERE message_id = ?1"},
+};
+#define INBOX_STATEMENTS (sizeof s_statements / sizeof s_statements[0])
+
+static sqlite3_stmt **s_slot(link_inbox_t *self, size_t i)
+{
+    return (sqlite3_stmt **)((char *)self + s_statements[i].offset);
+}
+
+link_inbox_t *link_inbox_new(sqlite3 *db, const vault_t *vault, const link_route_t *routes,
+                             void *ctx, int max_attempts, char *err, size_t errlen)
+{
+    link_inbox_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "link inbox: out of memory");
+        return NULL;
+    }
+    self->db = db;
+    self->vault = vault;
+    self->routes = routes;
+    self->ctx = ctx;
+    self->max_attempts = max_attempts;
+    for (size_t i = 0; i < INBOX_STATEMENTS; i++) {
+        if (link_prepare(db, s_statements[i].sql, s_slot(self, i), err, errlen)) {
+            link_inbox_destroy(&self);
+            return NULL;
+        }
+    }
+    sqlite3_stmt *count = NULL;
+    if (link_prepare(db, "SELECT count(*) FROM link_attempts", &count, err, errlen)) {
+        link_inbox_destroy(&self);
+        return NULL;
+    }
+    if (sqlite3_step(count) == SQLITE_ROW)
+        self->attempts_rows = sqlite3_column_int64(count, 0);
+    sqlite3_finalize(count);
+    return self;
+}
+
+void link_inbox_destroy(link_inbox_t **inbox_p)
+{
+    link_inbox_t *self = *inbox_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < INBOX_STATEMENTS; i++)
+        sqlite3_finalize(*s_slot(self, i));
+    free(self);
+    *inbox_p = NULL;
+}
+
+link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type)
+{
+    for (const link_route_t *route = inbox->routes; route && route->type; route++)
+        if (route->type == type)
+            return route->handler;
+    return NULL;
+}
+
+int link_inbox_begin(link_inbox_t *inbox)
+{
+    return link_step_done(inbox->begin);
+}
+
+int link_inbox_commit(link_inbox_t *inbox)
+{
+    return link_step_done(inbox->commit);
+}
+
+void link_inbox_rollback(link_inbox_t *inbox)
+{
+    if (!sqlite3_get_autocommit(inbox->db))
+        link_step_done(inbox->rollback);
+}
+
+static void s_copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, column);
+    snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+/* Empty strings are stored as NULL: most outcomes carry none. */
+static void s_bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text[0])
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(stmt, index);
+}
+
+/* Writes the outcome into link_inbox (`replace`: over an older record).
+ * Returns 0 or -1. */
+static int s_record(link_inbox_t *self, const uint8_t *id, size_t id_len, const char *peer,
+                    const link_result_t *outcome, bool replace)
+{
+    sqlite3_stmt *put = replace ? self->inbox_put : self->inbox_add;
+    sqlite3_bind_blob(put, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int(put, 2, (int)outcome->status);
+    sqlite3_bind_int(put, 3, (int)outcome->reason);
+    s_bind_text_or_null(put, 4, outcome->case_id);
+    s_bind_text_or_null(put, 5, outcome->event_id);
+    s_bind_text_or_null(put, 6, outcome->detail);
+    sqlite3_bind_text(put, 7, peer ? peer : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(put, 8, util_now_ms());
+    return link_step_done(put);
+}
+
+/* Removes a message's failure count once it has a final outcome. */
+static int s_forget_attempts(link_inbox_t *self, const uint8_t *id, size_t id_len)
+{
+    if (self->attempts_rows <= 0)
+        return 0;
+    sqlite3_bind_blob(self->attempts_del, 1, id, (int)id_len, SQLITE_STATIC);
+    if (link_step_done(self->attempts_del))
+        return -1;
+    if (sqlite3_changes(self->db) > 0)
+        self->attempts_rows--;
+    return 0;
+}
+
+static void s_reason_text(const link_result_t *outcome, char *out, size_t size)
+{
+    if (outcome->detail[0])
+        snprintf(out, size, "%s: %s", link_reason_name(outcome->reason), outcome->detail);
+    else
+        snprintf(out, size, "%s", link_reason_name(outcome->reason));
+}
+
+/* A handler asked for a retry (or failed in an unknown way): count it, and
+ * park the message once it has failed max_attempts times. */
+static int s_count_failure(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
+                           const uint8_t *raw, size_t raw_len, const char *peer,
+                           link_result_t *outcome)
+{
+    const uint8_t *id = envelope->message_id.data;
+    size_t id_len = envelope->message_id.len;
+    if (outcome->reason == VIGIL__V1__REASON_CODE__REASON_NONE)
+        outcome->reason = VIGIL__V1__REASON_CODE__REASON_HANDLER_FAILED;
+    int64_t now = util_now_ms();
+    int attempts = 1;
+    int64_t first = now;
+    sqlite3_bind_blob(self->attempts_get, 1, id, (int)id_len, SQLITE_STATIC);
+    int step = sqlite3_step(self->attempts_get);
+    bool counted_before = step == SQLITE_ROW;
+    if (counted_before) {
+        attempts = sqlite3_column_int(self->attempts_get, 0) + 1;
+        first = sqlite3_column_int64(self->attempts_get, 1);
+    }
+    sqlite3_reset(self->attempts_get);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return -1;
+    char reason[INBOX_REASON_TEXT];
+    s_reason_text(outcome, reason, sizeof reason);
+
+    if (attempts >= self->max_attempts) {
+        size_t stored_len = 0;
+        uint8_t *stored = link_seal(self->vault, id, id_len, raw, raw_len, &stored_len);
+        if (!stored)
+            return -1;
+        link_deadletter_t letter = {
+            .direction = LINK_DIRECTION_IN,
+            .peer = peer,
+            .message_id = id,
+            .message_id_len = id_len,
+            .type = (int)envelope->type,
+            .reason = reason,
+            .attempts = attempts,
+            .first_failed_at_ms = first,
+            .last_failed_at_ms = now,
+            .envelope = stored,
+            .envelope_len = stored_len,
+            .sealed = self->vault != NULL,
+        };
+        char err[INBOX_REASON_TEXT];
+        int rc = link_deadletter_insert(self->db, &letter, err, sizeof err);
+        free(stored);
+        if (rc || (counted_before && s_forget_attempts(self, id, id_len)))
+            return -1;
+        outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_DEAD_LETTERED;
+        return s_record(self, id, id_len, peer, outcome, false);
+    }
+
+    sqlite3_stmt *put = self->attempts_put;
+    sqlite3_bind_blob(put, 1, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int(put, 2, attempts);
+    sqlite3_bind_int64(put, 3, first);
+    sqlite3_bind_int64(put, 4, now);
+    sqlite3_bind_text(put, 5, reason, -1, SQLITE_STATIC);
+    if (link_step_done(put))
+        return -1;
+    if (!counted_before)
+        self->attempts_rows++;
+    outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_RETRY;
+    return 0;
+}
+
+int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope, const uint8_t *raw,
+                      size_t raw_len, const char *peer, link_result_t *outcome,
+                      link_inbox_kind_t *kind)
+{
+    const uint8_t *id = envelope->message_id.data;
+    size_t id_len = envelope->message_id.len;
+    memset(outcome, 0, sizeof *outcome);
+    *kind = LINK_INBOX_HANDLED;
+
+    sqlite3_stmt *get = self->inbox_get;
+    sqlite3_bind_blob(get, 1, id, (int)id_len, SQLITE_STATIC);
+    int step = sqlite3_step(get);
+    if (step == SQLITE_ROW) {
+        /* ACCEPTED becomes DUPLICATE; REJECTED and DEAD_LETTERED stay. */
+        int status = sqlite3_column_int(get, 0);
+        outcome->status = status == VIGIL__V1__ACK_STATUS__ACK_STATUS_DEAD_LETTERED ||
+                                  status == VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED
+                              ? (Vigil__V1__AckStatus)status
+                              : VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE;
+        outcome->reason = (Vigil__V1__ReasonCode)sqlite3_column_int(get, 1);
+        s_copy_column(get, 2, outcome->case_id, sizeof outcome->case_id);
+        s_copy_column(get, 3, outcome->event_id, sizeof outcome->event_id);
+        s_copy_column(get, 4, outcome->detail, sizeof outcome->detail);
+        sqlite3_reset(get);
+        *kind = LINK_INBOX_DUPLICATE;
+        return 0;
+    }
+    sqlite3_reset(get);
+    if (step != SQLITE_DONE)
+        return -1;
+
+    outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
+    link_handler_fn handler = link_inbox_route(self, envelope->type);
+    if (!handler) {
+        outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED;
+        outcome->reason = VIGIL__V1__REASON_CODE__REASON_UNKNOWN_TYPE;
+        return 0;
+    }
+    if (link_step_done(self->savepoint))
+        return -1;
+    int rc = handler(self->ctx, self->db, envelope, peer, outcome);
+    if (sqlite3_get_autocommit(self->db)) {
+        log_error("a link handler ended the batch transaction; handlers must not commit", "type=%d",
+                  (int)envelope->type);
+        return -1;
+    }
+    if (rc == LINK_OK) {
+        if (link_step_done(self->release))
+            return -1;
+        if (outcome->status != VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE)
+            outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
+        if (s_forget_attempts(self, id, id_len))
+            return -1;
+        return s_record(self, id, id_len, peer, outcome, false);
+    }
+    if (link_step_done(self->rollback_to) || link_step_done(self->release))
+        return -1;
+    if (rc == LINK_REJECT) {
+        outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED;
+        if (outcome->reason == VIGIL__V1__REASON_CODE__REASON_NONE)
+            outcome->reason = VIGIL__V1__REASON_CODE__REASON_HANDLER_FAILED;
+        if (s_forget_attempts(self, id, id_len))
+            return -1;
+        return s_record(self, id, id_len, peer, outcome, false);
+    }
+    return s_count_failure(self, envelope, raw, raw_len, peer, outcome);
+}
+
+/* --- replay ------------------------------------------------------------- */
+
+static const char s_replay_ids_sql[] = LINK_CACHED_SQL(
+    "SELECT id FROM link_deadletters WHERE direction = 'in' AND (?1 = 0 OR id = ?1) ORDER BY id");
+static const char s_replay_row_sql[] = LINK_CACHED_SQL(
+    "SELECT peer, message_id, sealed, envelope FROM link_deadletters WHERE id = ?1 AND "
+    "direction = 'in'");
+static const char s_replay_delete_sql[] =
+    LINK_CACHED_SQL("DELETE FROM link_deadletters WHERE id = ?1");
+static const char s_replay_failed_sql[] = LINK_CACHED_SQL(
+    "UPDATE link_deadletters SET reason = ?2, attempts = attempts + 1, last_failed_at_ms = ?3 "
+    "WHERE id = ?1");
+
+/* Collects the ids of inbound dead letters to replay into a malloc'd array.
+ * Returns the count, or -1. */
+static long s_replay_ids(link_inbox_t *self, int64_t id, int64_t **ids_p, char *err, size_t errlen)
+{
+    sqlite3_stmt *select = link_stmt(self->db, s_replay_ids_sql, err, errlen);
+    if (!select)
+        return -1;
+    sqlite3_bind_int64(select, 1, id);
+    int64_t *ids = NULL;
+    long count = 0, capacity = 0;
+    int step;
+    while ((step = sqlite3_step(select)) == SQLITE_ROW) {
+        if (count == capacity) {
+            capacity = capacity ? 2 * capacity : 16;
+            int64_t *grown = realloc(ids, (size_t)capacity * sizeof *ids);
+            if (!grown) {
+                step = SQLITE_NOMEM;
+                break;
+            }
+            ids = grown;
+        }
+        ids[count++] = sqlite3_column_int64(select, 0);
+    }
+    sqlite3_reset(select);
+    if (step != SQLITE_DONE) {
+        snprintf(err, errlen, "replay: cannot list dead letters: %s", sqlite3_errmsg(self->db));
+        free(ids);
+        return -1;
+    }
+    *ids_p = ids;
+    return count;
+}
+
+/* Runs the handler for one parked message in its own transaction. Sets
+ * *done when it succeeded. Returns 0, or -1 when sqlite failed. */
+static int s_replay_one(link_inbox_t *self, int64_t row_id, bool *done, char *err, size_t errlen)
+{
+    *done = false;
+    sqlite3_stmt *row = link_stmt(self->db, s_replay_row_sql, err, errlen);
+    sqlite3_stmt *remove = row ? link_stmt(self->db, s_replay_delete_sql, err, errlen) : NULL;
+    sqlite3_stmt *failed = remove ? link_stmt(self->db, s_replay_failed_sql, err, errlen) : NULL;
+    if (!failed)
+        return -1;
+    if (link_inbox_begin(self)) {
+        snprintf(err, errlen, "replay: begin: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    int rc = -1;
+    uint8_t *plain = NULL;
+    Vigil__V1__Envelope *envelope = NULL;
+    char peer[INBOX_PEER_MAX] = "";
+    char reason[INBOX_REASON_TEXT] = "";
+    link_result_t outcome = {0};
+
+    sqlite3_bind_int64(row, 1, row_id);
+    if (sqlite3_step(row) != SQLITE_ROW) {
+        sqlite3_reset(row);
+        rc = 0; /* gone meanwhile: nothing to do */
+        goto finish;
+    }
+    s_copy_column(row, 0, peer, sizeof peer);
+    size_t plain_len = 0;
+    plain =
+        link_unseal(self->vault, sqlite3_column_blob(row, 1), (size_t)sqlite3_column_bytes(row, 1),
+                    sqlite3_column_blob(row, 3), (size_t)sqlite3_column_bytes(row, 3),
+                    sqlite3_column_int(row, 2) != 0, &plain_len);
+    sqlite3_reset(row);
+    if (plain)
+        envelope = vigil__v1__envelope__unpack(NULL, plain_len, plain);
+    link_handler_fn handler = envelope ? link_inbox_route(self, envelope->type) : NULL;
+    if (!envelope) {
+        snprintf(reason, sizeof reason,
+                 "replay: the stored envelope cannot be opened (vault key?)");
+    } else if (!handler) {
+        snprintf(reason, sizeof reason, "replay: no handler for type %d", (int)envelope->type);
+    } else {
+        outcome.status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
+        if (link_step_done(self->savepoint))
+            goto finish;
+        int handled = handler(self->ctx, self->db, envelope, peer, &outcome);
+        if (sqlite3_get_autocommit(self->db))
+            goto finish;
+        if (handled == LINK_OK) {
+            if (link_step_done(self->release))
+                goto finish;
+            if (outcome.status != VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE)
+                outcome.status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
+            sqlite3_bind_int64(remove, 1, row_id);
+            if (link_step_done(remove) || s_record(self, envelope->message_id.data,
+                                                   envelope->message_id.len, peer, &outcome, true))
+                goto finish;
+            *done = true;
+        } else {
+            if (link_step_done(self->rollback_to) || link_step_done(self->release))
+                goto finish;
+            if (outcome.reason == VIGIL__V1__REASON_CODE__REASON_NONE)
+                outcome.reason = VIGIL__V1__REASON_CODE__REASON_HANDLER_FAILED;
+            s_reason_text(&outcome, reason, sizeof reason);
+        }
+    }
+    if (!*done) {
+        sqlite3_bind_int64(failed, 1, row_id);
+        sqlite3_bind_text(failed, 2, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(failed, 3, util_now_ms());
+        if (link_step_done(failed))
+            goto finish;
+    }
+    rc = 0;
+finish:
+    if (rc == 0 && link_inbox_commit(self) == 0) {
+        log_info("dead letter replayed", "id=%lld ok=%s", (long long)row_id,
+                 *done ? "true" : "false");
+    } else {
+        if (rc == 0)
+            snprintf(err, errlen, "replay: commit: %s", sqlite3_errmsg(self->db));
+        else if (!err[0])
+            snprintf(err, errlen, "replay: sqlite: %s", sqlite3_errmsg(self->db));
+        link_inbox_rollback(self);
+        *done = false;
+        rc = -1;
+    }
+    if (envelope)
+        vigil__v1__envelope__free_unpacked(envelope, NULL);
+    if (plain) {
+        sodium_memzero(plain, plain_len);
+        free(plain);
+    }
+    return rc;
+}
+
+int link_inbox_replay(link_inbox_t *self, int64_t id, uint32_t *replayed, char *err, size_t errlen)
+{
+    *replayed = 0;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!sqlite3_get_autocommit(self->db)) {
+        snprintf(err, errlen, "replay: a transaction is open on the store");
+        return -1;
+    }
+    int64_t *ids = NULL;
+    long count = s_replay_ids(self, id, &ids, err, errlen);
+    if (count < 0)
+        return -1;
+    int rc = 0;
+    for (long i = 0; i < count && rc == 0; i++) {
+        bool done = false;
+        rc = s_replay_one(self, ids[i], &done, err, errlen);
+        if (done)
+            (*replayed)++;
+    }
+    free(ids);
+    if (rc)
+        return -1;
+    /* Outbound dead letters (refused by their peer) go back to the outbox. */
+    uint32_t requeued = 0;
+    if (link_deadletters_requeue(self->db, id, &requeued, err, errlen))
+        return -1;
+    *replayed += requeued;
+    if (id != 0 && count == 0 && requeued == 0) {
+        snprintf(err, errlen, "no dead letter with id %lld", (long long)id);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,182 @@
+/* link_internal.h: what the link's source files share and nobody else sees.
+ *
+ * The reliable link is split by job: link_schema.c (the tables),
+ * link_wire.c (envelope framing and payload checks), link_outbox.c (the
+ * sender's table), link_deadletter.c (parked messages), link_inbox.c (the
+ * receiver's per-message transaction work), link_server.c (the ROUTER
+ * socket, batches and acks), link_window.c (the sender's in-flight table) and
+ * link_client.c (the DEALER socket, retransmits and ack handling). This
+ * header is private to those files: services use vigil/link.h only.
+ *
+ * Nothing declared here may log or store a payload byte: the envelope of a
+ * message may carry personal data, sealed or not.
+ */
+#ifndef VIGIL_LINK_INTERNAL_H
+#define VIGIL_LINK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "vigil/link.h"
+
+/* Direction values of link_deadletters.direction. */
+#define LINK_DIRECTION_IN  "in"  /* a received message whose handler kept failing */
+#define LINK_DIRECTION_OUT "out" /* an outbox message the peer refused */
+
+/* Envelope field numbers the link writes or reads without a full unpack. */
+enum {
+    LINK_FIELD_MESSAGE_ID = 1,
+    LINK_FIELD_SOURCE = 3,
+    LINK_FIELD_ATTEMPT = 8,
+};
+
+/* Longest varint (64 bits) in bytes. */
+#define LINK_VARINT_MAX 10
+
+/* --- wire (link_wire.c) ---------------------------------------------- */
+
+/* The payload message type of envelope `type`, or NULL when the link does
+ * not know it (a route may still accept it; the handler then decodes it).
+ * Cannot fail. */
+const ProtobufCMessageDescriptor *link_payload_descriptor(Vigil__V1__MessageType type);
+
+/* The number of the first unknown field found in `message` or any of its
+ * sub-messages, or 0 when there is none. Cannot fail. */
+uint32_t link_unknown_field(const ProtobufCMessage *message);
+
+/* Finds the top-level bytes field `field_number` in a serialized message
+ * without unpacking it (used to answer an oversized frame with its
+ * message_id). Sets value and value_len and returns 0, or -1 when the field is
+ * absent or the bytes do not parse. Cannot fail otherwise. */
+int link_peek_bytes_field(const uint8_t *data, size_t len, uint32_t field_number,
+                          const uint8_t **value, size_t *value_len);
+
+/* Appends a varint to `out` and returns the number of bytes written (at most
+ * LINK_VARINT_MAX). Cannot fail. */
+size_t link_put_varint(uint8_t *out, uint64_t value);
+
+/* Lower-case label names for metrics and logs: "malformed", "accepted".
+ * Return "unknown" for values outside the enums. Cannot fail. */
+const char *link_reason_name(Vigil__V1__ReasonCode reason);
+const char *link_status_name(Vigil__V1__AckStatus status);
+
+/* Fills `out` with `len` bytes from the CSPRNG, drawn from a per-thread
+ * pool refilled by libsodium (one system call per few hundred ids instead
+ * of one per id); a forked child never reuses its parent's pool. At most
+ * LINK_RANDOM_POOL bytes per call. Cannot fail. */
+#define LINK_RANDOM_POOL 4096
+void link_random_bytes(uint8_t *out, size_t len);
+
+/* Microseconds of wall-clock time, for enqueue-to-ack latencies that
+ * survive a restart. Cannot fail. */
+int64_t link_now_us(void);
+
+/* SQL for link_stmt() starts with this marker, so link_stmt_release() can
+ * find the statements the link cached on a connection. */
+#define LINK_CACHED_SQL(text) "/* vigil-link */ " text
+#define LINK_CACHED_MARKER    "/* vigil-link */ "
+
+/* A prepared statement for `sql` (made with LINK_CACHED_SQL) on `db`, found among the connection's
+ * statements by its exact text or prepared once (persistent) and left
+ * there; store_close() finalizes it. For the link's free functions, which
+ * get a bare db handle on every call. Returns NULL with sqlite's message in
+ * `err` if the SQL does not prepare. The caller resets it after use. */
+sqlite3_stmt *link_stmt(sqlite3 *db, const char *sql, char *err, size_t errlen);
+
+/* Same, and sets *prepared when the statement was not cached yet (its first
+ * use on this connection). */
+sqlite3_stmt *link_stmt_first(sqlite3 *db, const char *sql, bool *prepared, char *err,
+                              size_t errlen);
+
+/* Finalizes every statement link_stmt() cached on `db` (call before the
+ * connection closes; they are prepared again when next needed). Cannot
+ * fail. */
+void link_stmt_release(sqlite3 *db);
+
+/* Prepares `sql` persistently into *stmt. Returns 0, or -1 with sqlite's
+ * message in `err`. */
+int link_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, char *err, size_t errlen);
+
+/* Steps a statement that returns no rows and resets it. Returns 0, or -1
+ * (sqlite's message stays on the connection). */
+int link_step_done(sqlite3_stmt *stmt);
+
+/* A bump allocator for protobuf-c: everything decoded for one batch comes
+ * from it and goes back at once with link_arena_reset(), instead of one
+ * malloc/free pair per field. Never frees a single allocation. */
+typedef struct link_arena_chunk_t link_arena_chunk_t;
+typedef struct {
+    ProtobufCAllocator allocator; /* pass &arena->allocator to *_unpack() */
+    link_arena_chunk_t *chunks;   /* newest first; the last one is kept on reset */
+} link_arena_t;
+
+/* Sets up an empty arena. Cannot fail (memory is taken on first use). */
+void link_arena_init(link_arena_t *arena);
+
+/* Returns every allocation; keeps one chunk for the next batch. Cannot fail. */
+void link_arena_reset(link_arena_t *arena);
+
+/* Frees everything. Cannot fail. */
+void link_arena_release(link_arena_t *arena);
+
+/* --- outbox row ids (link_outbox.c) ---------------------------------------- */
+
+/* Outbox rows get explicit ids that never go back (relays resume "after the
+ * last row scanned"): max(now in microseconds, last id + 1), process-wide.
+ * Tells the generator that `id` exists (a row inserted without it, or found
+ * in a store at its first use), so later ids are larger. Cannot fail. */
+void link_outbox_note_id(int64_t id);
+
+/* One outbox row as stored. */
+typedef struct {
+    const char *peer;
+    const uint8_t *message_id;
+    size_t message_id_len;
+    int type;            /* Vigil__V1__MessageType */
+    int64_t enqueued_us; /* wall clock */
+    bool sealed;
+    const uint8_t *envelope; /* serialized, sealed when `sealed` */
+    size_t envelope_len;
+} link_outbox_row_t;
+
+/* Inserts a row with the next outbox id, in the caller's transaction.
+ * Returns 0, or -1 with sqlite's message in `err`. */
+int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, size_t errlen);
+
+/* --- dead letters (link_deadletter.c) -------------------------------- */
+
+typedef struct {
+    const char *direction; /* LINK_DIRECTION_IN or LINK_DIRECTION_OUT */
+    const char *peer;      /* the source (in) or the destination (out) */
+    const uint8_t *message_id;
+    size_t message_id_len;
+    int type;           /* Vigil__V1__MessageType */
+    const char *reason; /* never personal data */
+    int attempts;
+    int64_t first_failed_at_ms;
+    int64_t last_failed_at_ms;
+    const uint8_t *envelope; /* the serialized envelope, sealed when `sealed` */
+    size_t envelope_len;
+    bool sealed;
+} link_deadletter_t;
+
+/* Inserts one dead letter in the caller's open transaction. Returns 0, or
+ * -1 with sqlite's message in `err`. */
+int link_deadletter_insert(sqlite3 *db, const link_deadletter_t *letter, char *err, size_t errlen);
+
+/* Seals `len` bytes for storage with aad = `message_id` when `vault` is
+ * given. Returns a malloc'd buffer (the caller frees) and its length in
+ * *out_len, or NULL on allocation failure. Without a vault, returns a copy. */
+uint8_t *link_seal(const vault_t *vault, const uint8_t *message_id, size_t id_len,
+                   const uint8_t *data, size_t len, size_t *out_len);
+
+/* Opens a stored envelope: a copy when not sealed, else the plaintext.
+ * Returns a malloc'd buffer and its length, or NULL when it is sealed and
+ * `vault` is NULL, the key is unknown, the blob was tampered with, or memory
+ * ran out. */
+uint8_t *link_unseal(const vault_t *vault, const uint8_t *message_id, size_t id_len,
+                     const uint8_t *stored, size_t len, bool sealed, size_t *out_len);
+
+#endif

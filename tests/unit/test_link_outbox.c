@@ -1,0 +1,193 @@
+/* test_link_outbox.c: the sender's outbox.
+ *
+ * Enqueuing happens in the caller's transaction (a rollback leaves nothing
+ * behind), each row carries a serialized Envelope with a fresh message id,
+ * sealed with the vault when there is one (and bound to its message id), and
+ * the relay's backlog counts only its own peer's rows.
+ */
+#include "link_fixture.h"
+
+#define SECRET_FILLER "victim-narrative-marker-5b1e"
+
+static void test_enqueue_needs_a_transaction(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    char err[FIXTURE_ERR] = "";
+    Vigil__V1__LinkProbe probe = VIGIL__V1__LINK_PROBE__INIT;
+    int rc =
+        link_outbox_enqueue(f.db, NULL, "peer", VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE,
+                            NULL, NULL, &probe.base, NULL, err, sizeof err);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "transaction"));
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 0);
+    fixture_close(&f);
+}
+
+static void test_enqueue_commits_and_rolls_back_with_the_caller(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    char err[FIXTURE_ERR];
+    Vigil__V1__LinkProbe probe = VIGIL__V1__LINK_PROBE__INIT;
+
+    assert_int_equal(store_begin(f.db), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(link_outbox_enqueue(f.db, NULL, "peer",
+                                             VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, NULL,
+                                             NULL, &probe.base, NULL, err, sizeof err),
+                         0);
+    assert_int_equal(store_rollback(f.db), 0);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 0);
+
+    uint8_t first[VIGIL_ID_BYTES], second[VIGIL_ID_BYTES];
+    fixture_enqueue(&f, "peer", 7, NULL, first);
+    fixture_enqueue(&f, "peer", 8, NULL, second);
+    assert_memory_not_equal(first, second, VIGIL_ID_BYTES);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 2);
+
+    /* The stored bytes are an Envelope a peer can read. */
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f.db,
+                                        "SELECT message_id, envelope, sealed FROM link_outbox "
+                                        "ORDER BY id LIMIT 1",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_memory_equal(sqlite3_column_blob(stmt, 0), first, VIGIL_ID_BYTES);
+    assert_int_equal(sqlite3_column_int(stmt, 2), 0);
+    Vigil__V1__Envelope *envelope = vigil__v1__envelope__unpack(
+        NULL, (size_t)sqlite3_column_bytes(stmt, 1), sqlite3_column_blob(stmt, 1));
+    assert_non_null(envelope);
+    assert_memory_equal(envelope->message_id.data, first, VIGIL_ID_BYTES);
+    assert_int_equal(envelope->type, VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE);
+    assert_string_equal(envelope->case_id, "case-1");
+    assert_true(envelope->created_at_ms > 0);
+    Vigil__V1__LinkProbe *decoded =
+        vigil__v1__link_probe__unpack(NULL, envelope->payload.len, envelope->payload.data);
+    assert_non_null(decoded);
+    assert_int_equal(decoded->sequence, 7);
+    vigil__v1__link_probe__free_unpacked(decoded, NULL);
+    vigil__v1__envelope__free_unpacked(envelope, NULL);
+    sqlite3_finalize(stmt);
+    fixture_close(&f);
+}
+
+static void test_enqueue_seals_with_the_vault(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, true);
+    uint8_t id[VIGIL_ID_BYTES];
+    fixture_enqueue(&f, "peer", 3, SECRET_FILLER, id);
+
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(f.db, "SELECT envelope, sealed FROM link_outbox", -1, &stmt, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 1), 1);
+    const uint8_t *blob = sqlite3_column_blob(stmt, 0);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
+    assert_null(memmem(blob, len, SECRET_FILLER, strlen(SECRET_FILLER)));
+
+    uint8_t plain[FIXTURE_BUFFER];
+    long opened = vault_open_blob(f.vault, blob, len, id, VIGIL_ID_BYTES, plain);
+    assert_true(opened > 0);
+    Vigil__V1__Envelope *envelope = vigil__v1__envelope__unpack(NULL, (size_t)opened, plain);
+    assert_non_null(envelope);
+    assert_memory_equal(envelope->message_id.data, id, VIGIL_ID_BYTES);
+    vigil__v1__envelope__free_unpacked(envelope, NULL);
+
+    /* Bound to its message id: another aad does not open it. */
+    uint8_t other[VIGIL_ID_BYTES];
+    memcpy(other, id, sizeof other);
+    other[0] ^= 1;
+    assert_true(vault_open_blob(f.vault, blob, len, other, VIGIL_ID_BYTES, plain) < 0);
+    sqlite3_finalize(stmt);
+    fixture_close(&f);
+}
+
+static void test_enqueue_refuses_a_payload_of_the_wrong_type(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    char err[FIXTURE_ERR] = "";
+    Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+    assert_int_equal(store_begin(f.db), 0);
+    assert_int_equal(link_outbox_enqueue(f.db, NULL, "peer",
+                                         VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, NULL,
+                                         NULL, &ack.base, NULL, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "vigil.v1.LinkProbe"));
+    assert_int_equal(store_rollback(f.db), 0);
+    fixture_close(&f);
+}
+
+static void test_backlog_counts_one_peer(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    fixture_enqueue(&f, "triage", 1, NULL, NULL);
+    fixture_enqueue(&f, "triage", 2, NULL, NULL);
+    fixture_enqueue(&f, "reporting", 3, NULL, NULL);
+    char err[FIXTURE_ERR];
+    link_client_config_t config = {
+        .peer = "triage",
+        .endpoint = f.endpoint,
+        .source = "tester",
+        .window = 8,
+        .ack_timeout_ms = 100,
+        .backoff_max_ms = 1000,
+    };
+    link_client_t *triage = link_client_new(&config, f.db, NULL, NULL, NULL, err, sizeof err);
+    config.peer = "reporting";
+    link_client_t *reporting = link_client_new(&config, f.db, NULL, NULL, NULL, err, sizeof err);
+    assert_non_null(triage);
+    assert_non_null(reporting);
+    assert_int_equal(link_client_backlog(triage), 2);
+    assert_int_equal(link_client_backlog(reporting), 1);
+    assert_int_equal(link_client_inflight(triage), 0);
+    assert_string_equal(link_client_peer(triage), "triage");
+    link_client_destroy(&triage);
+    link_client_destroy(&reporting);
+    assert_null(triage);
+    /* Unsent rows stay for the next start. */
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 3);
+    fixture_close(&f);
+}
+
+static void test_client_refuses_tcp_without_security(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    char err[FIXTURE_ERR] = "";
+    link_client_config_t config = {
+        .peer = "triage",
+        .endpoint = "tcp://127.0.0.1:1",
+        .window = 8,
+        .ack_timeout_ms = 100,
+        .backoff_max_ms = 1000,
+    };
+    assert_null(link_client_new(&config, f.db, NULL, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "security"));
+    fixture_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_enqueue_needs_a_transaction),
+        cmocka_unit_test(test_enqueue_commits_and_rolls_back_with_the_caller),
+        cmocka_unit_test(test_enqueue_seals_with_the_vault),
+        cmocka_unit_test(test_enqueue_refuses_a_payload_of_the_wrong_type),
+        cmocka_unit_test(test_backlog_counts_one_peer),
+        cmocka_unit_test(test_client_refuses_tcp_without_security),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

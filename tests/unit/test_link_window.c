@@ -1,0 +1,303 @@
+/* test_link_window.c: the sender's window, retransmits and ack handling.
+ *
+ * A real link client relays its outbox to a ROUTER the test plays by hand.
+ * At most `window` messages are ever unacknowledged; acknowledged rows leave
+ * the outbox and make room for the next; silence brings a retransmit under
+ * the same message id with a higher attempt number; RETRY reschedules;
+ * REJECTED parks the row as an outbound dead letter, which can be requeued.
+ */
+#include "link_fixture.h"
+
+#define WINDOW     4
+#define ROWS       10
+#define ACK_MS     300 /* long enough that no retransmit falls inside a 50 ms step */
+#define BACKOFF_MS 1200
+#define AWAIT_MS   3000 /* longest wait for something that should happen */
+#define STEP_MS    10
+
+typedef struct {
+    zframe_t *routing;
+    uint8_t id[VIGIL_ID_BYTES];
+    uint32_t attempt;
+    char source[32];
+} received_t;
+
+/* Reads every message waiting on the test ROUTER. */
+static size_t s_receive(zsock_t *router, received_t *out, size_t max)
+{
+    size_t n = 0;
+    zmsg_t *msg;
+    while (n < max && (msg = zmsg_recv(router)) != NULL) {
+        zframe_t *routing = zmsg_pop(msg);
+        zframe_t *body = zmsg_pop(msg);
+        Vigil__V1__Envelope *envelope =
+            vigil__v1__envelope__unpack(NULL, zframe_size(body), zframe_data(body));
+        assert_non_null(envelope);
+        assert_int_equal(envelope->message_id.len, VIGIL_ID_BYTES);
+        out[n].routing = routing;
+        memcpy(out[n].id, envelope->message_id.data, VIGIL_ID_BYTES);
+        out[n].attempt = envelope->attempt;
+        snprintf(out[n].source, sizeof out[n].source, "%s", envelope->source);
+        n++;
+        vigil__v1__envelope__free_unpacked(envelope, NULL);
+        zframe_destroy(&body);
+        zmsg_destroy(&msg);
+    }
+    return n;
+}
+
+/* Runs the loop until `want` messages reached the router (or 3 s passed).
+ * Returns how many arrived. */
+static size_t s_await(fixture_t *f, zsock_t *router, received_t *out, size_t max, size_t want)
+{
+    size_t n = 0;
+    for (int waited = 0; n < want && waited < AWAIT_MS; waited += STEP_MS) {
+        fixture_spin(f, STEP_MS);
+        n += s_receive(router, out + n, max - n);
+    }
+    return n;
+}
+
+/* Runs the loop until *counter reaches `want` (or 3 s passed). */
+static void s_await_count(fixture_t *f, const int *counter, int want)
+{
+    for (int waited = 0; *counter < want && waited < AWAIT_MS; waited += STEP_MS)
+        fixture_spin(f, STEP_MS);
+}
+
+/* Runs the loop until the client's backlog is `want` (or 3 s passed). */
+static void s_await_backlog(fixture_t *f, link_client_t *client, size_t want)
+{
+    for (int waited = 0; link_client_backlog(client) != want && waited < AWAIT_MS;
+         waited += STEP_MS)
+        fixture_spin(f, STEP_MS);
+}
+
+static void s_release(received_t *got, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        zframe_destroy(&got[i].routing);
+}
+
+/* Answers one message with `status` (and `reason`). */
+static void s_answer(zsock_t *router, const received_t *to, int status, int reason)
+{
+    Vigil__V1__AckEntry entry = VIGIL__V1__ACK_ENTRY__INIT;
+    entry.message_id.data = (uint8_t *)to->id;
+    entry.message_id.len = VIGIL_ID_BYTES;
+    entry.status = (Vigil__V1__AckStatus)status;
+    entry.reason = (Vigil__V1__ReasonCode)reason;
+    entry.detail = reason ? "probe.sequence: refused" : "";
+    Vigil__V1__AckEntry *entries[] = {&entry};
+    Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+    ack.entries = entries;
+    ack.n_entries = 1;
+    uint8_t payload[FIXTURE_BUFFER], frame[FIXTURE_BUFFER];
+    uint8_t id[VIGIL_ID_BYTES];
+    util_random_id(id);
+    Vigil__V1__Envelope envelope = VIGIL__V1__ENVELOPE__INIT;
+    envelope.message_id.data = id;
+    envelope.message_id.len = sizeof id;
+    envelope.type = VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ACK;
+    envelope.payload.data = payload;
+    envelope.payload.len = vigil__v1__ack__pack(&ack, payload);
+    size_t len = vigil__v1__envelope__pack(&envelope, frame);
+    zframe_t *routing = zframe_dup(to->routing);
+    zframe_send(&routing, router, ZFRAME_MORE);
+    zframe_t *body = zframe_new(frame, len);
+    zframe_send(&body, router, 0);
+}
+
+typedef struct {
+    int settled;
+    int refused;
+} observed_t;
+
+static void s_observer(void *ctx, const uint8_t message_id[VIGIL_ID_BYTES],
+                       Vigil__V1__AckStatus status, int64_t enqueue_to_ack_us,
+                       int64_t send_to_ack_us)
+{
+    (void)message_id;
+    observed_t *seen = ctx;
+    assert_true(enqueue_to_ack_us >= send_to_ack_us);
+    assert_true(send_to_ack_us >= 0);
+    if (status == VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED)
+        seen->refused++;
+    else
+        seen->settled++;
+}
+
+static void test_window_retransmit_and_acks(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    zsock_set_rcvtimeo(router, 0);
+    zsock_set_linger(router, 0);
+    assert_true(zsock_bind(router, "%s", f.endpoint) >= 0);
+    uint8_t ids[ROWS][VIGIL_ID_BYTES];
+    for (int i = 0; i < ROWS; i++)
+        fixture_enqueue(&f, "peer", (uint64_t)i, NULL, ids[i]);
+
+    char err[FIXTURE_ERR];
+    link_client_config_t config = {
+        .peer = "peer",
+        .endpoint = f.endpoint,
+        .source = "tester",
+        .window = WINDOW,
+        .ack_timeout_ms = ACK_MS,
+        .backoff_max_ms = BACKOFF_MS,
+    };
+    link_client_t *client = link_client_new(&config, f.db, NULL, NULL, NULL, err, sizeof err);
+    assert_non_null(client);
+    observed_t seen = {0};
+    link_client_set_observer(client, s_observer, &seen);
+    assert_int_equal(link_client_attach(client, f.loop, err, sizeof err), 0);
+
+    /* 1. Only a window's worth goes out, oldest first, source and attempt set. */
+    received_t got[32];
+    size_t n = s_await(&f, router, got, 32, WINDOW);
+    assert_int_equal(n, WINDOW);
+    fixture_spin(&f, 30);
+    assert_int_equal(s_receive(router, got + n, 32 - n), 0); /* and no more */
+    for (size_t i = 0; i < n; i++) {
+        assert_memory_equal(got[i].id, ids[i], VIGIL_ID_BYTES);
+        assert_int_equal(got[i].attempt, 1);
+        assert_string_equal(got[i].source, "tester");
+    }
+    assert_int_equal(link_client_inflight(client), WINDOW);
+    assert_int_equal(link_client_backlog(client), ROWS);
+
+    /* 2. Two acks: their rows go, two new messages take their places. */
+    s_answer(router, &got[0], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED, 0);
+    s_answer(router, &got[1], VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE, 0);
+    s_await_count(&f, &seen.settled, 2);
+    assert_int_equal(seen.settled, 2);
+    received_t more[32];
+    size_t m = s_await(&f, router, more, 32, 2);
+    assert_int_equal(m, 2);
+    assert_int_equal(link_client_backlog(client), ROWS - 2);
+    assert_int_equal(link_client_inflight(client), WINDOW);
+    assert_memory_equal(more[0].id, ids[4], VIGIL_ID_BYTES);
+    assert_memory_equal(more[1].id, ids[5], VIGIL_ID_BYTES);
+
+    /* 3. Silence: after the ack timeout everything unacknowledged is resent
+     * under its own id with attempt 2. */
+    received_t again[32];
+    size_t k = s_await(&f, router, again, 32, WINDOW); /* due at ~300 and ~350 ms */
+    assert_int_equal(k, WINDOW);
+    for (size_t i = 0; i < k; i++)
+        assert_int_equal(again[i].attempt, 2);
+
+    /* 4. RETRY reschedules (not resent at once); REJECTED parks the row. */
+    s_answer(router, &again[0], VIGIL__V1__ACK_STATUS__ACK_STATUS_RETRY,
+             VIGIL__V1__REASON_CODE__REASON_OVERLOADED);
+    s_answer(router, &again[1], VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED,
+             VIGIL__V1__REASON_CODE__REASON_INVALID_VALUE);
+    s_await_count(&f, &seen.refused, 1);
+    assert_int_equal(seen.refused, 1);
+    assert_int_equal(link_client_backlog(client), ROWS - 3);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_deadletters WHERE direction = "
+                                       "'out' AND reason LIKE 'refused by peer: invalid_value%'"),
+                     1);
+    Vigil__V1__AdminReply reply = VIGIL__V1__ADMIN_REPLY__INIT;
+    assert_int_equal(link_deadletters_list(f.db, 10, &reply, err, sizeof err), 0);
+    assert_int_equal(reply.n_dead_letters, 1);
+    assert_string_equal(reply.dead_letters[0]->source, "out:peer");
+    assert_memory_equal(reply.dead_letters[0]->message_id.data, again[1].id, VIGIL_ID_BYTES);
+    for (size_t i = 0; i < reply.n_dead_letters; i++)
+        vigil__v1__dead_letter__free_unpacked(reply.dead_letters[i], NULL);
+    free(reply.dead_letters);
+
+    /* 5. Answer everything as it comes: the outbox drains completely. */
+    uint8_t refused[VIGIL_ID_BYTES];
+    memcpy(refused, again[1].id, sizeof refused);
+    s_release(got, n);
+    s_release(more, m);
+    s_release(again, k);
+    for (int round = 0; round < AWAIT_MS / STEP_MS && link_client_backlog(client) > 0; round++) {
+        fixture_spin(&f, STEP_MS);
+        k = s_receive(router, again, 32);
+        for (size_t i = 0; i < k; i++)
+            s_answer(router, &again[i], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED, 0);
+        s_release(again, k);
+    }
+    fixture_spin(&f, 30);
+    assert_int_equal(link_client_backlog(client), 0);
+    assert_int_equal(link_client_inflight(client), 0);
+    assert_int_equal(seen.settled, ROWS - 1);
+
+    /* 6. Requeue the refused one: sent again under the same message id. */
+    uint32_t requeued = 0;
+    assert_int_equal(link_deadletters_requeue(f.db, 0, &requeued, err, sizeof err), 0);
+    assert_int_equal(requeued, 1);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_deadletters"), 0);
+    k = s_await(&f, router, again, 32, 1);
+    assert_int_equal(k, 1);
+    assert_memory_equal(again[0].id, refused, VIGIL_ID_BYTES);
+    s_answer(router, &again[0], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED, 0);
+    s_release(again, k);
+    s_await_count(&f, &seen.settled, ROWS);
+    assert_int_equal(link_client_backlog(client), 0);
+
+    link_client_destroy(&client);
+    zsock_destroy(&router);
+    fixture_close(&f);
+}
+
+static void test_unacknowledged_rows_survive_a_restart(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, true);
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    zsock_set_rcvtimeo(router, 0);
+    zsock_set_linger(router, 0);
+    assert_true(zsock_bind(router, "%s", f.endpoint) >= 0);
+    uint8_t id[VIGIL_ID_BYTES];
+    fixture_enqueue(&f, "peer", 1, "sealed filler", id);
+    char err[FIXTURE_ERR];
+    link_client_config_t config = {
+        .peer = "peer",
+        .endpoint = f.endpoint,
+        .source = "tester",
+        .window = WINDOW,
+        .ack_timeout_ms = ACK_MS,
+        .backoff_max_ms = BACKOFF_MS,
+    };
+    link_client_t *client = link_client_new(&config, f.db, NULL, f.vault, NULL, err, sizeof err);
+    assert_non_null(client);
+    assert_int_equal(link_client_attach(client, f.loop, err, sizeof err), 0);
+    received_t got[8];
+    size_t n = s_await(&f, router, got, 8, 1);
+    assert_int_equal(n, 1);
+    assert_memory_equal(got[0].id, id, VIGIL_ID_BYTES); /* unsealed for the wire */
+    s_release(got, n);
+    link_client_destroy(&client);
+
+    /* A new client (a restarted service) sends it again, same id. */
+    client = link_client_new(&config, f.db, NULL, f.vault, NULL, err, sizeof err);
+    assert_int_equal(link_client_attach(client, f.loop, err, sizeof err), 0);
+    n = s_await(&f, router, got, 8, 1);
+    assert_int_equal(n, 1);
+    assert_memory_equal(got[0].id, id, VIGIL_ID_BYTES);
+    assert_int_equal(got[0].attempt, 1);
+    s_answer(router, &got[0], VIGIL__V1__ACK_STATUS__ACK_STATUS_DEAD_LETTERED,
+             VIGIL__V1__REASON_CODE__REASON_HANDLER_FAILED);
+    s_release(got, n);
+    s_await_backlog(&f, client, 0);
+    assert_int_equal(link_client_backlog(client), 0); /* parked there: forgotten here */
+    link_client_destroy(&client);
+    zsock_destroy(&router);
+    fixture_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_retransmit_and_acks),
+        cmocka_unit_test(test_unacknowledged_rows_survive_a_restart),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
