@@ -8,8 +8,15 @@
  * user_version. It must never open a store newer than the code (a rollback
  * of the binary would silently misread it), never leave a half-applied
  * migration, and never run on a connection with weaker durability than asked.
+ *
+ * Connections are opened with SQLITE_OPEN_NOMUTEX: each belongs to one
+ * thread (the service loop, or a tool's main), so sqlite's per-connection
+ * mutex would only cost a lock and unlock on every call. A connection must
+ * therefore never be used by two threads at once.
  */
 #include "vigil/store.h"
+
+#include "vigil/fault.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -262,7 +269,8 @@ sqlite3 *store_open(const char *path, const store_migration_t *migrations, size_
     if (s_check_migrations(migrations, count, err, errlen) < 0) {
         return NULL;
     }
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int rc = sqlite3_open_v2(
+        path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         s_message(err, errlen,
                   "store '%s' cannot be opened: %s (does its directory exist, and may this user "
@@ -285,6 +293,7 @@ sqlite3 *store_open(const char *path, const store_migration_t *migrations, size_
         s_migrate(db, path, migrations, count, err, errlen) < 0) {
         goto fail;
     }
+    fault_watch_commits(db); /* test builds: VIGIL_FAULT="commit:N" (vigil/fault.h) */
     return db;
 fail:
     sqlite3_close_v2(db);
