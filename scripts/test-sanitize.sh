@@ -92,6 +92,13 @@ for report in "$reports"/asan.* "$reports"/ubsan.*; do
     printf 'finding %d: %s\n    in %s at %s\n    report %s\n' "$found" "${what:-(see report)}" \
         "$program" "${where:-(no vigil frame)}" "$report"
 done
+# Reports that reached a test's output instead of a file (a process that
+# reset its environment, or a plugin loaded into a test binary).
+while IFS= read -r line; do
+    found=$((found + 1))
+    printf 'finding %d: %s\n    seen in ctest output (%s)\n' "$found" \
+        "${line//$root\//}" "$reports/ctest.log"
+done < <(grep -E "runtime error:|ERROR: (Address|Leak)Sanitizer" "$reports/ctest.log" | sort -u)
 if $build_failed; then
     say "some targets did not build (see above); their tests could not run"
     status=1
