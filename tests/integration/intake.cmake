@@ -26,6 +26,9 @@ endforeach()
 if(TARGET vigil_client AND TARGET vigil-publish)
   add_executable(intake_docs_test ${CMAKE_CURRENT_LIST_DIR}/intake_docs_test.c)
   target_link_libraries(intake_docs_test PRIVATE intake_kit)
+  if(VIGIL_SANITIZE)
+    target_compile_definitions(intake_docs_test PRIVATE VIGIL_DOCS_SANITIZE=1)
+  endif()
   set_target_properties(intake_docs_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME integration.intake_docs
            COMMAND intake_docs_test $<TARGET_FILE:vigil-intake>

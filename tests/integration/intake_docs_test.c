@@ -16,6 +16,13 @@
 
 #include "intake_kit.h"
 
+/* A sanitizer build's client library needs the example linked the same way. */
+#ifdef VIGIL_DOCS_SANITIZE
+#define DOCS_EXTRA_CFLAGS "-fsanitize=address,undefined"
+#else
+#define DOCS_EXTRA_CFLAGS ""
+#endif
+
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #define SKIP        77
@@ -118,9 +125,9 @@ static int s_test(kit_t *kit, char **argv)
     snprintf(libdir, sizeof libdir, "%s", client);
     *strrchr(libdir, '/') = '\0';
     snprintf(cmd, sizeof cmd,
-             "cc -std=c11 -Wall -Wextra -Werror -o '%s' '%s' '%s/vigil/v1/intake.pb-c.c' -I'%s' "
+             "cc -std=c11 -Wall -Wextra -Werror %s -o '%s' '%s' '%s/vigil/v1/intake.pb-c.c' -I'%s' "
              "-I'%s/services/client/include' '%s' -Wl,-rpath,'%s' -lprotobuf-c",
-             exe, c_src, gen, gen, source, client, libdir);
+             DOCS_EXTRA_CFLAGS, exe, c_src, gen, gen, source, client, libdir);
     KIT_CHECK(system(cmd) == 0, "the C example does not compile: %s", cmd);
     snprintf(cmd, sizeof cmd, "%s VIGIL_EVENT_ID=docs-c-1 '%s'", env, exe);
     if (s_twice("C example", cmd))
