@@ -9,6 +9,7 @@
 #include "outbound.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "vigil/link.h"
@@ -20,13 +21,37 @@ enum {
     TM_YEAR_BASE = 1900,
 };
 
+/* The last quarter computed and the span of ms it covers: every decision of
+ * a pass falls in the same quarter, and gmtime_r() costs more than the rest
+ * of the ReportEvent. Per thread, so any thread may call outbound_quarter(). */
+static _Thread_local struct {
+    int64_t from_ms, to_ms; /* [from, to); empty at start */
+    char text[OUTBOUND_QUARTER_LEN];
+} s_quarter;
+
+static int64_t s_utc_ms(int year, int month)
+{
+    struct tm tm = {.tm_year = year - TM_YEAR_BASE, .tm_mon = month, .tm_mday = 1};
+    return (int64_t)timegm(&tm) * MS_PER_S;
+}
+
 void outbound_quarter(int64_t at_ms, char out[OUTBOUND_QUARTER_LEN])
 {
-    time_t seconds = (time_t)(at_ms / MS_PER_S);
-    struct tm tm;
-    gmtime_r(&seconds, &tm);
-    snprintf(out, OUTBOUND_QUARTER_LEN, "%04d-Q%d", tm.tm_year + TM_YEAR_BASE,
-             tm.tm_mon / MONTHS_PER_QUARTER + 1);
+    if (at_ms < s_quarter.from_ms || at_ms >= s_quarter.to_ms) {
+        time_t seconds = (time_t)(at_ms / MS_PER_S);
+        struct tm tm;
+        gmtime_r(&seconds, &tm);
+        int year = tm.tm_year + TM_YEAR_BASE;
+        int first_month = tm.tm_mon / MONTHS_PER_QUARTER * MONTHS_PER_QUARTER;
+        snprintf(s_quarter.text, sizeof s_quarter.text, "%04d-Q%d", year,
+                 first_month / MONTHS_PER_QUARTER + 1);
+        s_quarter.from_ms = s_utc_ms(year, first_month);
+        s_quarter.to_ms = s_utc_ms(year, first_month + MONTHS_PER_QUARTER); /* timegm normalizes */
+        if (at_ms < s_quarter.from_ms || at_ms >= s_quarter.to_ms) {
+            s_quarter.to_ms = s_quarter.from_ms; /* negative times round oddly: no cache */
+        }
+    }
+    memcpy(out, s_quarter.text, OUTBOUND_QUARTER_LEN);
 }
 
 static uint32_t s_minutes_between(int64_t from_ms, int64_t to_ms)

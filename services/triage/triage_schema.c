@@ -7,9 +7,11 @@
  * and `failures` (attempts that crashed or hung the plugin, or were cut
  * short by a restart). decisions: every decision ever made for a case
  * (escalations add rows), with the plugin name and version that made it and
- * the packed TriageDecision. Both are WITHOUT ROWID tables keyed by the case
- * id: one B-tree per table instead of a table and a key index, which is a
- * tenth of the cost of a decision. Never edit a shipped step; add one.
+ * the packed TriageDecision. cases is a WITHOUT ROWID table keyed by the
+ * case id: one B-tree instead of a table and a key index. decisions is a
+ * rowid table with a unique index (rows are appended; rebuilding it WITHOUT
+ * ROWID measured 1 % of its insert cost, docs/performance.md "Triage").
+ * Never edit a shipped step; add one.
  */
 #include "triage_schema.h"
 

@@ -13,8 +13,14 @@
  *   zmq     the transport floor: a DEALER keeping `window` envelopes of the
  *           same size in flight to a ROUTER in another process that answers
  *           each with a small reply, CURVE on, no link logic.
+ *   zmq+sqlite  the issue's "raw limit" read literally: the same DEALER and
+ *           window, and a bare ROUTER process that takes whatever is waiting
+ *           (up to the link's batch_max), inserts each frame into one table
+ *           in one transaction (WAL, synchronous=FULL), commits, then answers
+ *           each. No protobuf, dedup, savepoints, outbox or coalesced acks.
  *
- * It prints every run and the medians, and the ratio link / min(sqlite, zmq).
+ * It prints every run and the medians, and the ratios link / zmq+sqlite
+ * (the target's literal reading) and link / min(sqlite, zmq).
  * Not a test: run it by hand (see docs/performance.md, "Reliable link").
  *
  * Usage: bench_link [--messages N] [--runs R] [--window W] [--enqueue-batch B]
@@ -60,6 +66,7 @@
 #define ERR_LEN                512
 #define TARGET_RATE            50000.0
 #define TARGET_RATIO           0.5
+#define RAW_BATCH_MAX          4096 /* the link's default batch_max (service_config.c) */
 
 #ifndef BENCH_RECEIVER_PATH
 #define BENCH_RECEIVER_PATH "vigil-link-probe-receiver"
@@ -354,22 +361,32 @@ static double s_sqlite_run(const options_t *o, const setup_t *s, int index, int 
     return (double)o->messages / seconds;
 }
 
-/* --- raw limit (b): ZeroMQ DEALER/ROUTER with CURVE ------------------------------ */
+/* --- raw limits (b) and (c): ZeroMQ DEALER/ROUTER with CURVE, with and without sqlite --- */
 
-/* The child: a CURVE ROUTER that answers every message. Never returns. */
-static void s_raw_router(const setup_t *s, const char *endpoint)
+/* The child's CURVE ROUTER socket on `endpoint`. Exits on failure. */
+static void *s_raw_router_socket(const setup_t *s, const char *endpoint)
 {
     char path[HARNESS_PATH_MAX];
     snprintf(path, sizeof path, "%s/keys/receiver.key_secret", s->receiver_state);
     zcert_t *cert = zcert_load(path);
     zsock_t *router = zsock_new(ZMQ_ROUTER);
+    if (!cert || !router)
+        _exit(1);
     zcert_apply(cert, router);
     zsock_set_curve_server(router, 1);
     zsock_set_rcvhwm(router, 0);
     zsock_set_sndhwm(router, 0);
     if (zsock_bind(router, "%s", endpoint) < 0)
         _exit(1);
-    void *raw = zsock_resolve(router);
+    return zsock_resolve(router);
+}
+
+/* Raw (b), the child: a CURVE ROUTER that answers every message. Never
+ * returns. */
+static void s_raw_router(const setup_t *s, const char *endpoint, const char *db_path)
+{
+    (void)db_path;
+    void *raw = s_raw_router_socket(s, endpoint);
     uint8_t reply[REPLY_BYTES] = {0};
     while (!zsys_interrupted) {
         zmq_msg_t id, body;
@@ -384,14 +401,87 @@ static void s_raw_router(const setup_t *s, const char *endpoint)
     _exit(0);
 }
 
-static double s_zmq_run(const options_t *o, const setup_t *s, size_t envelope_bytes, double *cpu_us)
+/* Raw (c), the child: the link's receiver with the link taken out. It waits
+ * for a message, takes whatever else is waiting (up to RAW_BATCH_MAX, the
+ * link's default batch_max), inserts each frame as it came off the wire into
+ * one table in one transaction (WAL, synchronous=FULL, store_open()'s
+ * settings), commits, then answers each message. No protobuf, no dedup, no
+ * savepoints, no outbox, no coalesced acks. Never returns. */
+static void s_raw_router_store(const setup_t *s, const char *endpoint, const char *db_path)
+{
+    char err[ERR_LEN];
+    static const store_migration_t migrations[] = {
+        {.version = 1,
+         .sql = "CREATE TABLE frames (seq INTEGER PRIMARY KEY, frame BLOB NOT NULL);"},
+    };
+    sqlite3 *db = store_open(db_path, migrations, 1, err, sizeof err);
+    sqlite3_stmt *insert = NULL, *begin = NULL, *commit = NULL;
+    if (!db ||
+        sqlite3_prepare_v2(db, "INSERT INTO frames (seq, frame) VALUES (?1, ?2)", -1, &insert,
+                           NULL) ||
+        sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, NULL) ||
+        sqlite3_prepare_v2(db, "COMMIT", -1, &commit, NULL)) {
+        fprintf(stderr, "raw store: %s\n", db ? sqlite3_errmsg(db) : err);
+        _exit(1);
+    }
+    void *raw = s_raw_router_socket(s, endpoint);
+    zmq_msg_t *ids = calloc(RAW_BATCH_MAX, sizeof *ids);
+    zmq_msg_t *bodies = calloc(RAW_BATCH_MAX, sizeof *bodies);
+    uint8_t reply[REPLY_BYTES] = {0};
+    int64_t seq = 0;
+    if (!ids || !bodies)
+        _exit(1);
+    while (!zsys_interrupted) {
+        int count = 0;
+        for (int flags = 0; count < RAW_BATCH_MAX; count++, flags = ZMQ_DONTWAIT) {
+            zmq_msg_init(&ids[count]);
+            zmq_msg_init(&bodies[count]);
+            if (zmq_msg_recv(&ids[count], raw, flags) < 0 ||
+                zmq_msg_recv(&bodies[count], raw, 0) < 0) {
+                zmq_msg_close(&ids[count]);
+                zmq_msg_close(&bodies[count]);
+                break;
+            }
+        }
+        if (count == 0)
+            break;
+        sqlite3_step(begin);
+        sqlite3_reset(begin);
+        for (int i = 0; i < count; i++) {
+            sqlite3_bind_int64(insert, 1, seq++);
+            sqlite3_bind_blob(insert, 2, zmq_msg_data(&bodies[i]), (int)zmq_msg_size(&bodies[i]),
+                              SQLITE_STATIC);
+            if (sqlite3_step(insert) != SQLITE_DONE)
+                _exit(1);
+            sqlite3_reset(insert);
+        }
+        if (sqlite3_step(commit) != SQLITE_DONE)
+            _exit(1);
+        sqlite3_reset(commit);
+        for (int i = 0; i < count; i++) { /* only after the commit */
+            zmq_msg_send(&ids[i], raw, ZMQ_SNDMORE);
+            zmq_send(raw, reply, sizeof reply, 0);
+            zmq_msg_close(&bodies[i]);
+        }
+    }
+    _exit(0);
+}
+
+typedef void (*raw_router_fn)(const setup_t *s, const char *endpoint, const char *db_path);
+
+/* A DEALER keeping `window` frames of `envelope_bytes` in flight to the
+ * ROUTER `router` runs in a child process; counts the answers. Returns
+ * messages per second and the CPU per message of both processes. */
+static double s_zmq_run(const options_t *o, const setup_t *s, raw_router_fn router, int index,
+                        size_t envelope_bytes, double *cpu_us)
 {
     int port = harness_free_port();
-    char endpoint[HARNESS_PATH_MAX];
+    char endpoint[HARNESS_PATH_MAX], db_path[HARNESS_PATH_MAX];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf(db_path, sizeof db_path, "%s/raw-combined-%d.db", s->dir, index);
     pid_t child = fork();
     if (child == 0)
-        s_raw_router(s, endpoint);
+        router(s, endpoint, db_path);
     zcert_t *cert = zcert_load(s->sender_secret);
     zcert_t *server = zcert_load(s->receiver_public);
     zsock_t *dealer = zsock_new(ZMQ_DEALER);
@@ -507,8 +597,9 @@ static void s_print_row(const char *label, int run, const double *v)
         snprintf(name, sizeof name, "%s", label);
     printf(
         "%-4s %10.0f | %8.2f %8.2f %8.2f %8.2f | %5.0f | %6.2f %6.2f | %8.2f %8.2f | %10.0f %10.0f "
-        "%6.2f\n",
-        name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]);
+        "%10.0f | %6.2f %6.2f\n",
+        name, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+        v[13], v[14]);
     fflush(stdout);
 }
 
@@ -597,12 +688,33 @@ int main(int argc, char **argv)
            "%zu bytes, %ld cores online\n",
            o.messages, o.runs, o.window, o.enqueue_batch, envelope_bytes,
            sysconf(_SC_NPROCESSORS_ONLN));
-    printf("%-4s %10s | %8s %8s %8s %8s | %5s | %6s %6s | %8s %8s | %10s %10s %6s\n", "", "",
-           "full", "load", "ms", "", "", "cpu", "us/msg", "~1k/s", "ms", "raw", "limits", "");
-    printf("%-4s %10s | %8s %8s %8s %8s | %5s | %6s %6s | %8s %8s | %10s %10s %6s\n", "run",
-           "link msg/s", "enq p50", "enq p99", "snd p50", "snd p99", "batch", "sender", "recvr",
-           "enq p50", "enq p99", "sqlite/s", "zmq/s", "ratio");
-    enum { RATE, E50, E99, S50, S99, BATCH, CPU_S, CPU_R, L50, L99, SQLITE, ZMQ, RATIO, COLUMNS };
+    printf("%-4s %10s | %8s %8s %8s %8s | %5s | %6s %6s | %8s %8s | %10s %10s %10s | %6s %6s\n", "",
+           "", "full", "load", "ms", "", "", "cpu", "us/msg", "~1k/s", "ms", "raw", "limits",
+           "msg/s", "link /", "link /");
+    printf("%-4s %10s | %8s %8s %8s %8s | %5s | %6s %6s | %8s %8s | %10s %10s %10s | %6s %6s\n",
+           "run", "link msg/s", "enq p50", "enq p99", "snd p50", "snd p99", "batch", "sender",
+           "recvr", "enq p50", "enq p99", "sqlite", "zmq", "zmq+sqlite", "comb.", "min");
+    enum {
+        RATE,
+        E50,
+        E99,
+        S50,
+        S99,
+        BATCH,
+        CPU_S,
+        CPU_R,
+        L50,
+        L99,
+        SQLITE,
+        ZMQ,
+        COMBINED,
+        RATIO_COMBINED,
+        RATIO,
+        CPU_SQLITE,
+        CPU_ZMQ,
+        CPU_COMBINED,
+        COLUMNS
+    };
     double table[COLUMNS][MAX_RUNS];
     int rc = 0;
     for (int i = 0; i < o.runs && rc == 0; i++) {
@@ -631,27 +743,47 @@ int main(int argc, char **argv)
             [L50] = light.enqueue_p50_ms,
             [L99] = light.enqueue_p99_ms,
         };
-        double sqlite_cpu = 0, zmq_cpu = 0;
+        double sqlite_cpu = 0, zmq_cpu = 0, combined_cpu = 0;
         if (!o.link_only) {
             row[SQLITE] = s_sqlite_run(&o, &s, i, (int)(r.batch + 0.5), &sqlite_cpu);
-            row[ZMQ] = s_zmq_run(&o, &s, envelope_bytes, &zmq_cpu);
+            row[ZMQ] = s_zmq_run(&o, &s, s_raw_router, i, envelope_bytes, &zmq_cpu);
+            row[COMBINED] = s_zmq_run(&o, &s, s_raw_router_store, i, envelope_bytes, &combined_cpu);
         }
         double floor = row[SQLITE] < row[ZMQ] ? row[SQLITE] : row[ZMQ];
         row[RATIO] = floor > 0 ? row[RATE] / floor : 0;
+        row[RATIO_COMBINED] = row[COMBINED] > 0 ? row[RATE] / row[COMBINED] : 0;
+        row[CPU_SQLITE] = sqlite_cpu;
+        row[CPU_ZMQ] = zmq_cpu;
+        row[CPU_COMBINED] = combined_cpu;
         for (int c = 0; c < COLUMNS; c++)
             table[c][i] = row[c];
         s_print_row("", i + 1, row);
-        printf("     cpu us/msg, both processes: link %.2f, raw sqlite %.2f, raw zmq %.2f\n",
-               row[CPU_S] + row[CPU_R], sqlite_cpu, zmq_cpu);
+        printf("     cpu us/msg, both processes: link %.2f, raw sqlite %.2f, raw zmq %.2f, raw "
+               "zmq+sqlite %.2f\n",
+               row[CPU_S] + row[CPU_R], sqlite_cpu, zmq_cpu, combined_cpu);
     }
     if (rc == 0) {
         double median[COLUMNS];
         for (int c = 0; c < COLUMNS; c++)
             median[c] = s_median(table[c], o.runs);
         s_print_row("med", 0, median);
-        printf("targets: link >= %.0f msg/s: %s; link >= %.0f%% of min(raw): %s\n", TARGET_RATE,
-               median[RATE] >= TARGET_RATE ? "met" : "NOT met", TARGET_RATIO * PERCENT,
-               o.link_only                     ? "not measured (--link-only)"
+        printf("ratios (medians of the per-run ratios): link / raw zmq+sqlite = %.2f; "
+               "link / min(raw sqlite, raw zmq) = %.2f\n",
+               median[RATIO_COMBINED], median[RATIO]);
+        double link_cpu = median[CPU_S] + median[CPU_R];
+        printf("cpu us/msg (medians), both processes: link %.2f (sender %.2f + receiver %.2f), "
+               "raw sqlite %.2f, raw zmq %.2f, raw zmq+sqlite %.2f; raw zmq+sqlite / link = "
+               "%.2f\n",
+               link_cpu, median[CPU_S], median[CPU_R], median[CPU_SQLITE], median[CPU_ZMQ],
+               median[CPU_COMBINED], link_cpu > 0 ? median[CPU_COMBINED] / link_cpu : 0);
+        printf("targets: link >= %.0f msg/s: %s; link >= %.0f%% of the raw limit, read literally "
+               "(one process doing the sqlite group-commit loop plus the bare ZeroMQ round "
+               "trip): %s; stricter reading, min of the separate limits: %s\n",
+               TARGET_RATE, median[RATE] >= TARGET_RATE ? "met" : "NOT met", TARGET_RATIO * PERCENT,
+               o.link_only                              ? "not measured (--link-only)"
+               : median[RATIO_COMBINED] >= TARGET_RATIO ? "met"
+                                                        : "NOT met",
+               o.link_only                     ? "not measured"
                : median[RATIO] >= TARGET_RATIO ? "met"
                                                : "NOT met");
     }

@@ -4,9 +4,10 @@
  * Which payload type each envelope type carries (one table), the recursive
  * search for unknown fields, a minimal protobuf scanner that finds one
  * top-level field without unpacking (so an oversized frame can still be
- * answered with its message_id), varint encoding, and the enum names used as
- * metric labels. It inspects field numbers and lengths only: it must never
- * copy, log or return a payload value other than the message_id.
+ * answered with its message_id), varint encoding, the enum names used as
+ * metric labels, and sqlite's process-wide memory-statistics switch (off). It inspects field
+ * numbers and lengths only: it must never copy, log or return a payload value other than the
+ * message_id.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -335,6 +336,21 @@ void link_random_bytes(uint8_t *out, size_t len)
     memcpy(out, from, len);
     sodium_memzero(from, len);
     s_pool_left -= len;
+}
+
+/* --- sqlite's global settings ------------------------------------------------ */
+
+/* Runs when the program (or the library holding the link) is loaded, before
+ * main() and so before any store is opened: turns off sqlite's memory
+ * statistics. With them on, every sqlite3_malloc() and sqlite3_free() takes
+ * a global mutex and updates counters: 4-6 % of the link's instructions
+ * per message (docs/performance.md, "Reliable link"). Nothing
+ * in vigil reads sqlite3_memory_used() or sets a soft heap limit. The call
+ * is refused harmlessly (SQLITE_MISUSE) when sqlite was already initialized,
+ * e.g. when this code is dlopen'ed late; durability settings are untouched. */
+__attribute__((constructor)) static void s_sqlite_global_config(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
 int64_t link_now_us(void)
