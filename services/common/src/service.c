@@ -66,6 +66,7 @@ struct service_t {
     atomic_bool ready;
     atomic_llong heartbeat_ms;
     bool draining;
+    bool drain_incomplete; /* the deadline passed with messages in flight */
     uint64_t drain_deadline_ns;
     int64_t started_ms;
     metric_t *uptime;
@@ -195,6 +196,7 @@ static int s_on_drain_poll(zloop_t *loop, int timer_id, void *arg)
         return -1;
     }
     if (util_mono_ns() >= self->drain_deadline_ns) {
+        self->drain_incomplete = true;
         log_warn("drain deadline passed; unacknowledged messages stay queued for the next start",
                  "inflight=%zu", inflight);
         return -1;
@@ -720,7 +722,10 @@ int service_main(const service_def_t *def, int argc, char **argv)
                      *self->config.metrics_listen ? self->config.metrics_listen : "-",
                      self->client_count, self->config.insecure ? "true" : "false");
             zloop_start(self->loop);
-            log_info("stopped", "drained=%s", self->draining ? "true" : "false");
+            log_info("stopped", "drain=%s",
+                     !self->draining          ? "none"
+                     : self->drain_incomplete ? "deadline passed"
+                                              : "complete");
             if (def->stop)
                 def->stop(self);
         }

@@ -305,9 +305,14 @@ void store_close(sqlite3 **db_p)
     if (db_p == NULL || *db_p == NULL) {
         return;
     }
+    /* Statements cached on the connection (the link's enqueue statement,
+     * say) would keep it alive as a zombie after close_v2, leaking it and
+     * skipping the final checkpoint: finalize whatever is left first. */
+    sqlite3_stmt *stmt;
+    while ((stmt = sqlite3_next_stmt(*db_p, NULL)) != NULL) {
+        sqlite3_finalize(stmt);
+    }
     sqlite3_wal_checkpoint_v2(*db_p, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
-    /* close_v2: a statement the caller forgot keeps the handle alive as a
-     * zombie until it is finalized, instead of failing here. */
     sqlite3_close_v2(*db_p);
     *db_p = NULL;
 }
