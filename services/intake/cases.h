@@ -22,6 +22,12 @@ enum {
     CASES_INTEGRITY = 2, /* a sealed field failed to open */
 };
 
+/* Checks that every [pii] field an IntakeContact can hold is one that
+ * cases_store() seals and leaves out of the clear `details` column. Run once
+ * at start-up; intake must not store contacts when it fails. Returns 0, or
+ * -1 naming the unsealed field in `err`. */
+int cases_check_schema(char *err, size_t errlen);
+
 /* Inserts `contact` (validated) from `source` as case `case_id`, inside the
  * caller's transaction. The contact is left as it was. Returns 0, or -1
  * with a message (never personal data) in `err`. */

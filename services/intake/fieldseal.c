@@ -17,12 +17,18 @@ enum {
     FIELDSEAL_STACK = 1024, /* values this short are sealed without malloc */
 };
 
-/* Writes "<anchor>|<column>" into `aad`. Returns its length, or -1 if it
+/* Writes "<anchor>|<column>" into `aad` (NUL-terminated; without printf,
+ * as this runs for every sealed field). Returns its length, or -1 if it
  * does not fit. */
 static int s_aad(char aad[FIELDSEAL_AAD_MAX], const char *anchor, const char *column)
 {
-    int n = snprintf(aad, FIELDSEAL_AAD_MAX, "%s|%s", anchor, column);
-    return n < 0 || n >= FIELDSEAL_AAD_MAX ? -1 : n;
+    size_t a = strlen(anchor), c = strlen(column);
+    if (a + 1 + c >= FIELDSEAL_AAD_MAX)
+        return -1;
+    memcpy(aad, anchor, a);
+    aad[a] = '|';
+    memcpy(aad + a + 1, column, c + 1);
+    return (int)(a + 1 + c);
 }
 
 int fieldseal_bind(sqlite3_stmt *stmt, int index, const vault_t *vault, const char *anchor,

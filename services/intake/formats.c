@@ -43,11 +43,23 @@ static const utf8_lead_t s_utf8_leads[] = {
     {.mask = 0xF8, .value = 0xF0, .continuation = 3, .min = 0x10000},
 };
 
+/* High bit of every byte of a word: a word of ASCII has none set. */
+static const uint64_t s_ascii_high_bits = 0x8080808080808080ULL;
+
 bool formats_utf8_valid(const char *text, size_t len)
 {
     const uint8_t *p = (const uint8_t *)text;
     size_t i = 0;
     while (i < len) {
+        /* ASCII fast path, a word at a time (most text is ASCII). */
+        uint64_t word;
+        if (len - i >= sizeof word) {
+            memcpy(&word, p + i, sizeof word);
+            if (!(word & s_ascii_high_bits)) {
+                i += sizeof word;
+                continue;
+            }
+        }
         const utf8_lead_t *lead = NULL;
         for (size_t k = 0; k < sizeof s_utf8_leads / sizeof s_utf8_leads[0]; k++)
             if ((p[i] & s_utf8_leads[k].mask) == s_utf8_leads[k].value)

@@ -20,6 +20,9 @@ enum {
     MS_PER_SECOND = 1000,
     MONTHS_PER_QUARTER = 3,
     TM_YEAR_BASE = 1900,
+    YEAR_DIGITS = 4,
+    YEAR_MODULUS = 10000,
+    DECIMAL = 10,
 };
 
 void forward_quarter(int64_t at_ms, char out[FORWARD_QUARTER_SIZE])
@@ -27,10 +30,17 @@ void forward_quarter(int64_t at_ms, char out[FORWARD_QUARTER_SIZE])
     time_t seconds = (time_t)(at_ms / MS_PER_SECOND);
     struct tm tm;
     gmtime_r(&seconds, &tm);
-    int year = (tm.tm_year + TM_YEAR_BASE) % 10000; /* four digits, as the schema shows */
-    if (snprintf(out, FORWARD_QUARTER_SIZE, "%04d-Q%d", year, tm.tm_mon / MONTHS_PER_QUARTER + 1) >=
-        FORWARD_QUARTER_SIZE)
-        out[0] = '\0'; /* cannot happen: tm_mon is 0..11 */
+    /* "YYYY-Qn" written by hand (no printf on the hot path); four digits,
+     * as the schema shows. */
+    int year = (tm.tm_year + TM_YEAR_BASE) % YEAR_MODULUS;
+    if (year < 0)
+        year += YEAR_MODULUS;
+    for (int i = YEAR_DIGITS - 1; i >= 0; i--, year /= DECIMAL)
+        out[i] = (char)('0' + year % DECIMAL);
+    out[YEAR_DIGITS] = '-';
+    out[YEAR_DIGITS + 1] = 'Q';
+    out[YEAR_DIGITS + 2] = (char)('1' + tm.tm_mon / MONTHS_PER_QUARTER); /* tm_mon is 0..11 */
+    out[YEAR_DIGITS + 3] = '\0';
 }
 
 static const char *s_language(const Vigil__V1__IntakeContact *c)

@@ -10,11 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases.h"
+
 #define HASHKEY_DEFAULT_NAME "keys/intake.hashkey"
 #define PATH_MAX_LEN         4096
 #define KIB_PER_MIB          1024
 #define METRIC_LABELS_MAX    96
 #define PRAGMA_MAX           64
+/* WAL size (pages) at which the checkpointer copies it back: sqlite's own
+ * default. */
+#define CHECKPOINT_WAL_PAGES 1000
 
 static const char *const s_sql[STMT_COUNT] = {
     [STMT_EVENT_CLAIM] = "INSERT INTO intake_events (source, event_id, type, case_id, "
@@ -88,6 +93,8 @@ intake_t *intake_new_detached(sqlite3 *db, const vault_t *vault, const intake_co
         snprintf(err, errlen, "intake holds personal data and needs vault.key_file");
         goto fail;
     }
+    if (cases_check_schema(err, errlen))
+        goto fail;
     char pragma[PRAGMA_MAX];
     snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%lld",
              (long long)config->cache_mb * KIB_PER_MIB);
@@ -123,6 +130,11 @@ intake_t *intake_new(service_t *service, char *err, size_t errlen)
     if (!intake)
         return NULL;
     intake->service = service;
+    intake->checkpointer = checkpointer_new(intake->db, CHECKPOINT_WAL_PAGES, err, errlen);
+    if (!intake->checkpointer && *err) {
+        intake_destroy(&intake);
+        return NULL;
+    }
     s_register_metrics(intake);
     return intake;
 }
@@ -132,6 +144,7 @@ void intake_destroy(intake_t **intake_p)
     if (!intake_p || !*intake_p)
         return;
     intake_t *intake = *intake_p;
+    checkpointer_destroy(&intake->checkpointer);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(intake->stmts[i]);
     hashkey_destroy(&intake->hashkey);

@@ -105,26 +105,21 @@ static int s_joined(char *out, const char *display, const char *name)
     return 0;
 }
 
-static int s_walk(const walk_t *walk, const ProtobufCMessageDescriptor *descriptor,
-                  const ProtobufCMessage *message, const char *path, const char *display)
+/* Walks segments [at, path->count) below `message` (of the segment's
+ * message type; NULL when absent), `display` being the path so far. */
+static int s_walk(const walk_t *walk, const pbpath_compiled_t *path, size_t at,
+                  const ProtobufCMessage *message, const char *display)
 {
-    char name[PBPATH_SEGMENT_MAX];
-    bool repeated;
-    const char *rest;
-    if (s_segment(path, name, &repeated, &rest) != 0)
-        return -1;
-    const ProtobufCFieldDescriptor *field =
-        protobuf_c_message_descriptor_get_field_by_name(descriptor, name);
-    if (!field || (repeated && field->label != PROTOBUF_C_LABEL_REPEATED) ||
-        (rest && field->type != PROTOBUF_C_TYPE_MESSAGE))
-        return -1;
+    const ProtobufCFieldDescriptor *field = path->segments[at].field;
+    bool repeated = path->segments[at].repeated;
+    bool last = at + 1 == path->count;
 
     char here[PBPATH_DISPLAY_MAX];
-    if (s_joined(here, display, name))
+    if (s_joined(here, display, field->name))
         return -1;
     const char *base = message ? (const char *)message + field->offset : NULL;
 
-    if (!rest) {
+    if (last) {
         pbpath_value_t value = {.parent = message, .field = field, .display = here};
         if (field->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t count =
@@ -151,10 +146,7 @@ static int s_walk(const walk_t *walk, const ProtobufCMessageDescriptor *descript
         return walk->visit(walk->ctx, &value);
     }
 
-    const ProtobufCMessageDescriptor *child = field->descriptor;
     if (field->label == PROTOBUF_C_LABEL_REPEATED) {
-        if (!repeated)
-            return -1; /* a repeated message on the way must be written "name[]" */
         size_t count =
             message ? *(const size_t *)((const char *)message + field->quantifier_offset) : 0;
         const ProtobufCMessage *const *items =
@@ -163,20 +155,60 @@ static int s_walk(const walk_t *walk, const ProtobufCMessageDescriptor *descript
             char indexed[PBPATH_DISPLAY_MAX];
             if (s_indexed(indexed, here, i) != 0)
                 return -1;
-            int rc = s_walk(walk, child, items[i], rest, indexed);
+            int rc = s_walk(walk, path, at + 1, items[i], indexed);
             if (rc)
                 return rc;
         }
         return 0;
     }
     const ProtobufCMessage *sub = base ? *(const ProtobufCMessage *const *)base : NULL;
-    return s_walk(walk, child, sub, rest, here);
+    return s_walk(walk, path, at + 1, sub, here);
+}
+
+int pbpath_compile(const ProtobufCMessageDescriptor *root, const char *path, pbpath_compiled_t *out)
+{
+    out->root = root;
+    out->count = 0;
+    const ProtobufCMessageDescriptor *descriptor = root;
+    for (;;) {
+        char name[PBPATH_SEGMENT_MAX];
+        bool repeated;
+        const char *rest;
+        if (out->count == PBPATH_SEGMENTS_MAX || s_segment(path, name, &repeated, &rest) != 0)
+            return -1;
+        const ProtobufCFieldDescriptor *field =
+            protobuf_c_message_descriptor_get_field_by_name(descriptor, name);
+        if (!field || (repeated && field->label != PROTOBUF_C_LABEL_REPEATED) ||
+            (rest && field->type != PROTOBUF_C_TYPE_MESSAGE))
+            return -1;
+        /* a repeated message on the way must be written "name[]" */
+        if (rest && field->label == PROTOBUF_C_LABEL_REPEATED && !repeated)
+            return -1;
+        out->segments[out->count].field = field;
+        out->segments[out->count].repeated = repeated;
+        out->count++;
+        if (!rest)
+            return 0;
+        descriptor = field->descriptor;
+        path = rest;
+    }
+}
+
+int pbpath_each_compiled(const ProtobufCMessage *root, const pbpath_compiled_t *path,
+                         pbpath_visit_fn visit, void *ctx)
+{
+    if (path->count == 0 || root->descriptor != path->root)
+        return -1;
+    walk_t walk = {.visit = visit, .ctx = ctx};
+    return s_walk(&walk, path, 0, root, "");
 }
 
 int pbpath_each(const ProtobufCMessage *root, const char *path, pbpath_visit_fn visit, void *ctx)
 {
-    walk_t walk = {.visit = visit, .ctx = ctx};
-    return s_walk(&walk, root->descriptor, root, path, "");
+    pbpath_compiled_t compiled;
+    if (pbpath_compile(root->descriptor, path, &compiled) != 0)
+        return -1;
+    return pbpath_each_compiled(root, &compiled, visit, ctx);
 }
 
 const ProtobufCFieldDescriptor *pbpath_field(const ProtobufCMessageDescriptor *root,

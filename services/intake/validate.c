@@ -3,11 +3,14 @@
  * Walks each row of a rule table over the message (pbpath.c finds the
  * values), applies the row's check from s_checks[], and turns the first
  * failure into a reason code and a sentence naming the field. It never puts
- * a field's value in the sentence, and it never changes the message.
+ * a field's value in the sentence, and it never changes the message. The
+ * paths of the built-in tables (validate_tables[]) are resolved to field
+ * descriptors once per process, not per message.
  */
 #include "validate.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +19,11 @@
 #include "formats.h"
 #include "pbpath.h"
 #include "us_geo.h"
+
+/* Room for the compiled paths of every row of validate_tables[]. */
+#define VALIDATE_COMPILED_MAX 128
+/* Room for that many built-in tables. */
+#define VALIDATE_TABLES_MAX 16
 
 /* A syntax test for a string value; `parent` is the message holding it (for
  * checks that look at a sibling, like county -> state). */
@@ -219,17 +227,60 @@ static bool s_applies(const validate_rule_t *rule, const ProtobufCMessage *messa
     return false;
 }
 
+/* --- compiled paths of the built-in tables ------------------------------ */
+
+typedef struct {
+    bool ok; /* the path resolved */
+    pbpath_compiled_t path;
+} compiled_rule_t;
+
+static compiled_rule_t s_compiled[VALIDATE_COMPILED_MAX];
+static size_t s_compiled_first[VALIDATE_TABLES_MAX]; /* per table in validate_tables[] */
+static size_t s_table_count;
+static pthread_once_t s_compile_once = PTHREAD_ONCE_INIT;
+
+static void s_compile_tables(void)
+{
+    size_t next = 0;
+    size_t t = 0;
+    for (; validate_tables[t].descriptor; t++) {
+        const validate_table_t *table = &validate_tables[t];
+        if (t >= sizeof s_compiled_first / sizeof s_compiled_first[0] ||
+            next + table->count > VALIDATE_COMPILED_MAX)
+            break; /* the rest are resolved per message */
+        s_compiled_first[t] = next;
+        for (size_t r = 0; r < table->count; r++, next++)
+            s_compiled[next].ok = pbpath_compile(table->descriptor, table->rules[r].path,
+                                                 &s_compiled[next].path) == 0;
+    }
+    s_table_count = t;
+}
+
+/* The compiled rows of `table` if it is a built-in one, else NULL. */
+static const compiled_rule_t *s_compiled_rows(const validate_table_t *table)
+{
+    pthread_once(&s_compile_once, s_compile_tables);
+    for (size_t t = 0; t < s_table_count; t++)
+        if (&validate_tables[t] == table)
+            return &s_compiled[s_compiled_first[t]];
+    return NULL;
+}
+
 int validate_message(const validate_table_t *table, const ProtobufCMessage *message, int64_t now_ms,
                      validate_error_t *error)
 {
     assert(message->descriptor == table->descriptor);
     memset(error, 0, sizeof *error);
+    const compiled_rule_t *compiled = s_compiled_rows(table);
     for (size_t i = 0; i < table->count; i++) {
         const validate_rule_t *rule = &table->rules[i];
         if (!s_applies(rule, message))
             continue;
         apply_t apply = {.rule = rule, .now_ms = now_ms, .error = error};
-        int rc = pbpath_each(message, rule->path, s_visit, &apply);
+        int rc = !compiled ? pbpath_each(message, rule->path, s_visit, &apply)
+                 : compiled[i].ok
+                     ? pbpath_each_compiled(message, &compiled[i].path, s_visit, &apply)
+                     : -1;
         if (rc < 0) /* a path typo in the table: refuse rather than skip the rule */
             s_fail(&apply, rule->path, VIGIL__V1__REASON_CODE__REASON_INTERNAL,
                    "rule names no field");

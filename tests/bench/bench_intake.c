@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <amqp.h>
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
@@ -42,6 +43,8 @@
 #define AMQP_FRAME_MAX    131072
 #define NS_PER_MS         1000000.0
 #define NS_PER_S          1000000000LL
+#define US_PER_S          1000000ULL
+#define BYTES_PER_KIB     1024.0
 
 typedef enum { TARGET_VIGIL, TARGET_RABBIT } target_t;
 
@@ -278,7 +281,46 @@ typedef struct {
     double rate; /* answered per second */
     double p50, p99;
     int answered, failures;
+    double cpu_us;        /* intake's CPU (user + system) per answered event; 0 for RabbitMQ */
+    double written_bytes; /* intake's bytes written per answered event; 0 for RabbitMQ */
 } result_t;
+
+/* Bytes process `pid` has written through write()/pwrite() so far
+ * (/proc/<pid>/io "wchar": WAL frames and checkpoint copies), or -1. */
+static long long s_written_bytes(pid_t pid)
+{
+    char path[64], key[32];
+    snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return -1;
+    long long value = -1, found = -1;
+    while (fscanf(file, "%31[^:]: %lld\n", key, &value) == 2)
+        if (strcmp(key, "wchar") == 0)
+            found = value;
+    fclose(file);
+    return found;
+}
+
+/* User + system CPU time of process `pid` in microseconds, from
+ * /proc/<pid>/stat (fields 14 and 15, in clock ticks); -1 if unreadable. */
+static long long s_cpu_us(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, file);
+    fclose(file);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return -1;
+    return (long long)((utime + stime) * US_PER_S / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
 
 static int s_compare_double(const void *a, const void *b)
 {
@@ -300,12 +342,16 @@ static result_t s_run(target_t target, kit_t *kit, int amqp_port, int run, int e
                                 .rate = rate / PUBLISHERS};
         s_build_frames(&workers[t]);
     }
+    long long cpu_before = kit ? s_cpu_us(kit->intake_pid) : -1;
+    long long written_before = kit ? s_written_bytes(kit->intake_pid) : -1;
     for (int t = 0; t < PUBLISHERS; t++)
         pthread_create(&threads[t], NULL, target == TARGET_VIGIL ? s_vigil_worker : s_rabbit_worker,
                        &workers[t]);
     for (int t = 0; t < PUBLISHERS; t++)
         pthread_join(threads[t], NULL);
     result_t result = {0};
+    long long cpu_after = kit ? s_cpu_us(kit->intake_pid) : -1;
+    long long written_after = kit ? s_written_bytes(kit->intake_pid) : -1;
     long long first = 0, last = 0;
     size_t total = 0;
     for (int t = 0; t < PUBLISHERS; t++) {
@@ -328,6 +374,10 @@ static result_t s_run(target_t target, kit_t *kit, int amqp_port, int run, int e
     result.rate = last > first ? n / ((last - first) / (double)NS_PER_S) : 0;
     result.p50 = n ? all[n / 2] : 0;
     result.p99 = n ? all[n * 99 / 100] : 0;
+    if (n && cpu_before >= 0 && cpu_after >= cpu_before)
+        result.cpu_us = (double)(cpu_after - cpu_before) / (double)n;
+    if (n && written_before >= 0 && written_after >= written_before)
+        result.written_bytes = (double)(written_after - written_before) / (double)n;
     free(all);
     return result;
 }
@@ -339,8 +389,12 @@ static int s_compare_result(const void *a, const void *b)
 
 static void s_print(const char *what, const result_t *r)
 {
-    printf("  %-34s %9.0f /s   p50 %7.2f ms   p99 %7.2f ms   (%d answered, %d failed)\n", what,
+    printf("  %-34s %9.0f /s   p50 %7.2f ms   p99 %7.2f ms   (%d answered, %d failed)", what,
            r->rate, r->p50, r->p99, r->answered, r->failures);
+    if (r->cpu_us > 0)
+        printf("   intake CPU %.1f us/event, wrote %.1f KiB/event", r->cpu_us,
+               r->written_bytes / BYTES_PER_KIB);
+    printf("\n");
 }
 
 /* Runs `runs` full-load rounds and one steady round; prints them; returns

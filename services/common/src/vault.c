@@ -11,7 +11,16 @@
  * associated data, but it cannot be altered unnoticed: another version byte
  * is refused, and another key id selects another key, which fails
  * authentication. The keyring lives in libsodium's guarded memory, read-only
- * once loaded, wiped on destroy. This file must never write a key or a
+ * once loaded, wiped on destroy.
+ *
+ * Nonces come from a per-thread ChaCha20 keystream (a user-space DRBG)
+ * seeded with 32 bytes from randombytes_buf(), instead of one getrandom()
+ * system call per seal. Each refill takes the next stream key from the
+ * keystream's first block and wipes it ("fast key erasure"), so the output
+ * is computationally indistinguishable from random and 192-bit random nonces
+ * stay safe to use with one key. A fork makes the child reseed (a
+ * pthread_atfork handler moves a generation counter), so parent and child
+ * can never draw the same nonces. This file must never write a key or a
  * plaintext to a log, an error message or a file other than a new key file,
  * and never load a key file others can read.
  */
@@ -19,6 +28,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +54,10 @@ enum {
     VAULT_OTHERS_MASK = 0077, /* any group or other permission bit */
     VAULT_BYTE_BITS = 8,
     VAULT_BYTE_MASK = 0xff,
+    VAULT_NONCES_PER_REFILL = 32, /* nonces drawn from one keystream refill */
+    VAULT_STREAM_KEY_BYTES = crypto_stream_chacha20_KEYBYTES,
+    VAULT_STREAM_REFILL_BYTES =
+        VAULT_STREAM_KEY_BYTES + VAULT_NONCES_PER_REFILL * VAULT_NONCE_BYTES,
 };
 
 _Static_assert(VAULT_OVERHEAD == VAULT_HEADER_BYTES + VAULT_NONCE_BYTES + VAULT_TAG_BYTES,
@@ -73,6 +88,18 @@ struct vault_t {
     vault_ring_t *ring;
 };
 
+/* The calling thread's nonce generator (see the top of the file). */
+typedef struct {
+    unsigned generation; /* s_fork_generation when seeded; 0 = never seeded */
+    size_t next;         /* next unused byte of `pool` */
+    uint8_t key[VAULT_STREAM_KEY_BYTES];
+    uint8_t pool[VAULT_STREAM_REFILL_BYTES];
+} nonce_stream_t;
+
+static _Thread_local nonce_stream_t s_nonces;
+static atomic_uint s_fork_generation = 1; /* moved on in a forked child */
+static pthread_once_t s_atfork_once = PTHREAD_ONCE_INIT;
+
 static int s_fail(char *err, size_t errlen, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -87,8 +114,44 @@ static int s_fail(char *err, size_t errlen, const char *format, ...)
     return -1;
 }
 
+static void s_after_fork_in_child(void)
+{
+    atomic_fetch_add(&s_fork_generation, 1);
+}
+
+static void s_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, s_after_fork_in_child);
+}
+
+/* Writes the next VAULT_NONCE_BYTES of this thread's nonce stream to
+ * `nonce`, seeding or reseeding the stream from randombytes_buf() first when
+ * the thread has none yet or the process forked since. Cannot fail. */
+static void s_next_nonce(uint8_t *nonce)
+{
+    static const uint8_t zero_iv[crypto_stream_chacha20_NONCEBYTES] = {0};
+    nonce_stream_t *stream = &s_nonces;
+    unsigned generation = atomic_load(&s_fork_generation);
+    if (stream->generation != generation) {
+        randombytes_buf(stream->key, sizeof stream->key);
+        stream->generation = generation;
+        stream->next = sizeof stream->pool; /* empty: refill below */
+    }
+    if (stream->next + VAULT_NONCE_BYTES > sizeof stream->pool) {
+        /* Every refill runs under a fresh key, so a fixed IV never repeats
+         * a (key, IV) pair; the first bytes become the next key. */
+        crypto_stream_chacha20(stream->pool, sizeof stream->pool, zero_iv, stream->key);
+        memcpy(stream->key, stream->pool, VAULT_STREAM_KEY_BYTES);
+        sodium_memzero(stream->pool, VAULT_STREAM_KEY_BYTES);
+        stream->next = VAULT_STREAM_KEY_BYTES;
+    }
+    memcpy(nonce, stream->pool + stream->next, VAULT_NONCE_BYTES);
+    stream->next += VAULT_NONCE_BYTES;
+}
+
 static int s_sodium_ready(char *err, size_t errlen)
 {
+    pthread_once(&s_atfork_once, s_watch_forks);
     if (sodium_init() < 0) {
         return s_fail(err, errlen, "vault: libsodium failed to initialise");
     }
@@ -430,7 +493,7 @@ size_t vault_seal(const vault_t *vault, const uint8_t *plain, size_t len, const 
     out[0] = VAULT_FORMAT_VERSION;
     out[1] = (uint8_t)(key->id >> VAULT_BYTE_BITS);
     out[2] = (uint8_t)(key->id & VAULT_BYTE_MASK);
-    randombytes_buf(nonce, VAULT_NONCE_BYTES);
+    s_next_nonce(nonce);
     crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + VAULT_NONCE_BYTES, &sealed_len, plain, len,
                                                aad, aad_len, NULL, nonce, key->key);
     return VAULT_HEADER_BYTES + VAULT_NONCE_BYTES + (size_t)sealed_len;

@@ -1,0 +1,34 @@
+/* checkpointer.h: copies intake's WAL back into its database file on a
+ * thread of its own.
+ *
+ * sqlite's automatic checkpoint runs inside the COMMIT that crosses the WAL
+ * threshold, on intake's loop thread: about a tenth of that thread's time
+ * under load, and a stall of several milliseconds in the ack of every
+ * message that waits behind it. The checkpointer turns the automatic
+ * checkpoint off for the loop's connection and runs PASSIVE checkpoints
+ * (never blocking the writer) on a second connection of its own, in its own
+ * thread, once the WAL holds `wal_pages` pages. Durability is unchanged: a
+ * message is durable when its COMMIT is in the WAL (synchronous=FULL); a
+ * checkpoint only copies committed pages and syncs the database file.
+ */
+#ifndef INTAKE_CHECKPOINTER_H
+#define INTAKE_CHECKPOINTER_H
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+typedef struct checkpointer_t checkpointer_t;
+
+/* Starts checkpointing `db` (a WAL-mode file store, used by the calling
+ * thread only) from a new thread once the WAL reaches `wal_pages` pages.
+ * `db` must outlive the checkpointer. Returns the checkpointer; NULL with
+ * `err` empty when `db` has no file (":memory:", left to sqlite's own
+ * checkpoints); or NULL with a message in `err`, `db` then left as it was. */
+checkpointer_t *checkpointer_new(sqlite3 *db, int wal_pages, char *err, size_t errlen);
+
+/* Stops and joins the thread, closes its connection and gives `db` its
+ * automatic checkpoint back; sets *self_p to NULL. NULL is a no-op. Cannot
+ * fail. */
+void checkpointer_destroy(checkpointer_t **self_p);
+
+#endif
