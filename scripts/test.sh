@@ -3,12 +3,14 @@
 #
 # The default run is the one CI runs (.ci/run): every ctest test except the
 # labels in VIGIL_CTEST_EXCLUDE (heavy suites, benchmarks, docker), two at a
-# time, with the output of any failing test. It must stay well under 20
-# minutes on 2 cores.
+# time, with the output of any failing test; then the same suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (scripts/test-sanitize.sh,
+# build-asan/). Together they stay well under 20 minutes on 2 cores.
 #
-# Usage: scripts/test.sh [--sanitize] [--heavy | --all] [--no-deps] [-- CTEST_ARGS...]
-#   --sanitize  run scripts/test-sanitize.sh instead: ASan + UBSan build in
-#               build-asan/, every sanitizer report of every process listed
+# Usage: scripts/test.sh [--sanitize | --quick] [--heavy | --all] [--no-deps] [-- CTEST_ARGS...]
+#   --sanitize  run only the sanitizer suite (scripts/test-sanitize.sh: ASan +
+#               UBSan build in build-asan/, every report of every process listed)
+#   --quick     run only the normal suite, without the sanitizer pass
 #   --heavy     run only the heavy suites (label "heavy")
 #   --all       run every test, heavy ones included (not benchmarks)
 #   --no-deps   do not call scripts/install-deps.sh
@@ -21,12 +23,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 sanitize=false
+quick=false
 selection=default
 do_deps=true
 ctest_extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --sanitize) sanitize=true ;;
+    --quick) quick=true ;;
     --heavy) selection=heavy ;;
     --all) selection=all ;;
     --no-deps) do_deps=false ;;
@@ -74,5 +78,10 @@ heavy) filter=(-L heavy) ;;
 all) filter=(-LE "bench|docker") ;;
 esac
 say "running ctest ${filter[*]} -j $jobs ${ctest_extra[*]}"
-exec ctest --test-dir "$build_dir" --output-on-failure --no-tests=error -j "$jobs" \
+ctest --test-dir "$build_dir" --output-on-failure --no-tests=error -j "$jobs" \
     "${filter[@]}" "${ctest_extra[@]}"
+if $quick || [ "$selection" != default ]; then
+    exit 0
+fi
+say "the same suite under ASan + UBSan (skip with --quick)"
+exec bash "$root/scripts/test-sanitize.sh" -- "${ctest_extra[@]}"
