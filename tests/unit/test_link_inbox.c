@@ -190,12 +190,60 @@ static void test_a_req_client_gets_its_delimiter_back(void **state)
     fixture_close(&f);
 }
 
+/* The inbox skips the dedup lookup for ids above the largest one recorded;
+ * ids below it, equal to it, or arriving out of order after a restart must
+ * still be deduplicated exactly. */
+static void test_dedup_is_exact_for_ids_out_of_order(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    fixture_handler_t handler = {0};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    link_server_t *server = fixture_server(&f, &config, &handler);
+    zsock_t *dealer = fixture_dealer(&f);
+    fixture_answer_t answers[FIXTURE_MAX_ACK];
+    uint8_t high[VIGIL_ID_BYTES], low[VIGIL_ID_BYTES], middle[VIGIL_ID_BYTES];
+    memset(high, 0xEE, sizeof high);
+    memset(low, 0x11, sizeof low);
+    memset(middle, 0x77, sizeof middle);
+
+    fixture_send_probe(dealer, high, 1);
+    assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+    assert_int_equal(answers[0].status, VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED);
+    fixture_send_probe(dealer, low, 2); /* older than the newest record, but new */
+    assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+    assert_int_equal(answers[0].status, VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED);
+    fixture_send_probe(dealer, low, 2);
+    assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+    assert_int_equal(answers[0].status, VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+
+    server = fixture_server(&f, &config, &handler);
+    dealer = fixture_dealer(&f);
+    fixture_send_probe(dealer, high, 1); /* equal to the newest record */
+    assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+    assert_int_equal(answers[0].status, VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE);
+    fixture_send_probe(dealer, middle, 3);
+    assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+    assert_int_equal(answers[0].status, VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED);
+    assert_int_equal(handler.calls, 3);
+    assert_int_equal(fixture_effects(&f, 1), 1);
+    assert_int_equal(fixture_effects(&f, 2), 1);
+    assert_int_equal(fixture_effects(&f, 3), 1);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_retransmit_is_answered_duplicate_with_the_original_case),
         cmocka_unit_test(test_a_duplicate_in_the_same_batch_has_no_second_effect),
         cmocka_unit_test(test_dedup_survives_a_restart),
+        cmocka_unit_test(test_dedup_is_exact_for_ids_out_of_order),
         cmocka_unit_test(test_a_rejection_undoes_its_effects_and_is_recorded),
         cmocka_unit_test(test_acks_are_one_per_request_without_coalescing),
         cmocka_unit_test(test_a_req_client_gets_its_delimiter_back),

@@ -293,11 +293,70 @@ static void test_unacknowledged_rows_survive_a_restart(void **state)
     fixture_close(&f);
 }
 
+/* Acknowledged rows loaded one after the other go in one range delete: it
+ * must spare another peer's rows in the range and a row of this peer that
+ * was not acknowledged. */
+static void test_acked_runs_leave_other_rows_alone(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    zsock_set_rcvtimeo(router, 0);
+    zsock_set_linger(router, 0);
+    assert_true(zsock_bind(router, "%s", f.endpoint) >= 0);
+    enum { MINE = 6, UNANSWERED = 3 };
+    uint8_t ids[MINE][VIGIL_ID_BYTES];
+    for (int i = 0; i < MINE; i++) {
+        fixture_enqueue(&f, "peer", (uint64_t)i, NULL, ids[i]);
+        fixture_enqueue(&f, "other", (uint64_t)(100 + i), NULL, NULL);
+    }
+    char err[FIXTURE_ERR];
+    link_client_config_t config = {
+        .peer = "peer",
+        .endpoint = f.endpoint,
+        .source = "tester",
+        .window = 2 * MINE,
+        .ack_timeout_ms = ACK_MS,
+        .backoff_max_ms = BACKOFF_MS,
+    };
+    link_client_t *client = link_client_new(&config, f.db, NULL, NULL, NULL, err, sizeof err);
+    assert_non_null(client);
+    observed_t seen = {0};
+    link_client_set_observer(client, s_observer, &seen);
+    assert_int_equal(link_client_attach(client, f.loop, err, sizeof err), 0);
+    received_t got[32];
+    size_t n = s_await(&f, router, got, 32, MINE);
+    assert_int_equal(n, MINE);
+    for (size_t i = 0; i < n; i++)
+        if (i != UNANSWERED)
+            s_answer(router, &got[i], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED, 0);
+    s_await_count(&f, &seen.settled, MINE - 1);
+    s_await_backlog(&f, client, 1);
+    assert_int_equal(seen.settled, MINE - 1);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox WHERE peer = 'other'"),
+                     MINE);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox WHERE peer = 'peer'"), 1);
+    sqlite3_stmt *left = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f.db,
+                                        "SELECT message_id FROM link_outbox WHERE peer = 'peer'",
+                                        -1, &left, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(left), SQLITE_ROW);
+    assert_memory_equal(sqlite3_column_blob(left, 0), ids[UNANSWERED], VIGIL_ID_BYTES);
+    sqlite3_finalize(left);
+    s_release(got, n);
+    link_client_destroy(&client);
+    zsock_destroy(&router);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window_retransmit_and_acks),
         cmocka_unit_test(test_unacknowledged_rows_survive_a_restart),
+        cmocka_unit_test(test_acked_runs_leave_other_rows_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

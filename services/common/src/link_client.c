@@ -8,9 +8,10 @@
  * appended to the stored bytes, and retransmitted after ack_timeout_ms, then
  * with exponential backoff and jitter up to backoff_max_ms, and at once when
  * the connection comes back. Acks are handled in bulk: rows answered
- * ACCEPTED, DUPLICATE or DEAD_LETTERED are deleted, rows answered REJECTED
- * move to the dead-letter table (direction 'out'), all in one transaction;
- * RETRY reschedules.
+ * ACCEPTED, DUPLICATE or DEAD_LETTERED are deleted (runs of rows loaded one
+ * after the other with one range delete, checked against the run's length),
+ * rows answered REJECTED move to the dead-letter table (direction 'out'),
+ * all in one transaction; RETRY reschedules.
  *
  * It must never delete a row that was not acknowledged, never resend a row
  * under a new message_id, and never log a payload value.
@@ -49,6 +50,16 @@
 #define CLIENT_MONITOR_EVENT_BYTES 6
 #define CLIENT_TAG_SOURCE          ((LINK_FIELD_SOURCE << 3) | 2)  /* field 3, length-delimited */
 #define CLIENT_TAG_ATTEMPT         ((LINK_FIELD_ATTEMPT << 3) | 0) /* field 8, varint */
+#define CLIENT_NO_ROW              INT64_MIN /* no outbox row (ids are positive clock values) */
+
+/* An acknowledged row waiting to be deleted, and the row of this peer
+ * loaded just before it (CLIENT_NO_ROW when unknown): when that one is
+ * acknowledged too, no row of this peer lies between them, so both can go
+ * in one range delete. */
+typedef struct {
+    int64_t row_id;
+    int64_t prev_row_id;
+} client_done_t;
 
 /* A row the peer refused, waiting to be moved to the dead letters. */
 typedef struct {
@@ -80,7 +91,10 @@ struct link_client_t {
     size_t fresh_head, fresh_count;
     uint8_t suffix[1 + LINK_VARINT_MAX + CLIENT_SOURCE_MAX];
     size_t suffix_len;
-    int64_t *done; /* acked rows to delete */
+    int64_t *prev_row;   /* per slot index: the row loaded before it, or CLIENT_NO_ROW */
+    int64_t chain_last;  /* the last row of this peer loaded, or CLIENT_NO_ROW */
+    bool ranges_off;     /* a range delete once removed an unexpected row count */
+    client_done_t *done; /* acked rows to delete */
     size_t done_count;
     client_refusal_t *refused;
     size_t refused_count;
@@ -90,6 +104,7 @@ struct link_client_t {
     void *observer_ctx;
     sqlite3_stmt *load;
     sqlite3_stmt *remove;
+    sqlite3_stmt *remove_range;
     sqlite3_stmt *refuse;
     sqlite3_stmt *count;
     sqlite3_stmt *newest;
@@ -115,6 +130,8 @@ static const struct {
      "SELECT id, message_id, type, enqueued_us, sealed, envelope FROM link_outbox "
      "WHERE peer = ?1 AND id > ?2 ORDER BY id LIMIT ?3"},
     {offsetof(link_client_t, remove), "DELETE FROM link_outbox WHERE id = ?1"},
+    {offsetof(link_client_t, remove_range),
+     "DELETE FROM link_outbox WHERE id BETWEEN ?1 AND ?2 AND peer = ?3"},
     {offsetof(link_client_t, refuse),
      "INSERT INTO link_deadletters (direction, peer, message_id, type, reason, attempts, "
      "first_failed_at_ms, last_failed_at_ms, sealed, envelope) "
@@ -224,9 +241,11 @@ link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
     self->window = link_window_new(window);
     self->fresh = calloc(window, sizeof *self->fresh);
     self->done = calloc(window, sizeof *self->done);
+    self->prev_row = calloc(window, sizeof *self->prev_row);
+    self->chain_last = CLIENT_NO_ROW;
     self->refused = calloc(window, sizeof *self->refused);
     if (!self->peer || !self->endpoint || !self->server_key || !self->source || !self->window ||
-        !self->fresh || !self->done || !self->refused) {
+        !self->fresh || !self->done || !self->prev_row || !self->refused) {
         snprintf(err, errlen, "link client %s: out of memory for a window of %zu", config->peer,
                  window);
         link_client_destroy(&self);
@@ -387,6 +406,7 @@ static void s_fill(link_client_t *self)
             s_refuse(self, row_id, "the stored envelope cannot be opened with this vault");
             free(wire);
             self->last_loaded_id = row_id;
+            self->chain_last = row_id; /* not acked: it breaks the run it sits in */
             continue;
         }
         link_slot_t *slot = link_window_add(self->window, id, &wire, wire_len);
@@ -400,8 +420,12 @@ static void s_fill(link_client_t *self)
         slot->row_id = row_id;
         slot->type = sqlite3_column_int(load, 2);
         slot->enqueued_us = sqlite3_column_int64(load, 3);
-        self->fresh[(self->fresh_head + self->fresh_count) % capacity] =
-            (uint32_t)(slot - link_window_slot(self->window, 0));
+        uint32_t index = (uint32_t)(slot - link_window_slot(self->window, 0));
+        /* Rows come in id order, and new rows always get larger ids: no
+         * row of this peer lies between the last one loaded and this one. */
+        self->prev_row[index] = self->chain_last;
+        self->chain_last = row_id;
+        self->fresh[(self->fresh_head + self->fresh_count) % capacity] = index;
         self->fresh_count++;
         self->last_loaded_id = row_id;
         if (link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
@@ -424,6 +448,57 @@ static void s_fill(link_client_t *self)
 
 /* --- acks --------------------------------------------------------------------------- */
 
+static int s_done_order(const void *a, const void *b)
+{
+    int64_t x = ((const client_done_t *)a)->row_id, y = ((const client_done_t *)b)->row_id;
+    return (x > y) - (x < y);
+}
+
+/* Deletes the acknowledged rows inside the open cleanup transaction. Rows
+ * that were loaded one after the other (no row of this peer between them)
+ * and are all acknowledged form a run, deleted with one range statement
+ * (`peer = ?` spares other peers' rows in the range); a run of one, or any
+ * row once `ranges_off` is set, is deleted by id. A range that removes
+ * another number of rows than the run holds would have taken a row that
+ * was not acknowledged: returns 1 so the caller rolls back and turns ranges
+ * off. Returns 0, 1, or -1 when sqlite failed. */
+static int s_delete_done(link_client_t *self)
+{
+    size_t n = self->done_count;
+    client_done_t *done = self->done;
+    for (size_t i = 1; i < n; i++) {
+        if (done[i].row_id < done[i - 1].row_id) {
+            qsort(done, n, sizeof *done, s_done_order); /* acks came out of order */
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t first = i;
+        while (!self->ranges_off && i + 1 < n && done[i + 1].prev_row_id == done[i].row_id)
+            i++;
+        if (i == first) {
+            sqlite3_bind_int64(self->remove, 1, done[i].row_id);
+            if (link_step_done(self->remove))
+                return -1;
+            continue;
+        }
+        sqlite3_bind_int64(self->remove_range, 1, done[first].row_id);
+        sqlite3_bind_int64(self->remove_range, 2, done[i].row_id);
+        sqlite3_bind_text(self->remove_range, 3, self->peer, -1, SQLITE_STATIC);
+        if (link_step_done(self->remove_range))
+            return -1;
+        if ((size_t)sqlite3_changes(self->db) != i - first + 1) {
+            log_error("outbox range delete removed an unexpected number of rows; rolling back "
+                      "and deleting row by row from now on",
+                      "peer=%s first=%lld last=%lld expected=%zu removed=%d", self->peer,
+                      (long long)done[first].row_id, (long long)done[i].row_id, i - first + 1,
+                      sqlite3_changes(self->db));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Deletes acknowledged rows and parks refused ones, in one transaction.
  * On failure everything stays queued for the next tick. */
 static void s_flush(link_client_t *self)
@@ -437,10 +512,11 @@ static void s_flush(link_client_t *self)
                  sqlite3_errmsg(self->db));
         return;
     }
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < self->done_count; i++) {
-        sqlite3_bind_int64(self->remove, 1, self->done[i]);
-        rc = link_step_done(self->remove);
+    int rc = s_delete_done(self);
+    if (rc > 0) {
+        link_step_done(self->rollback);
+        self->ranges_off = true;
+        return; /* row by row at the next tick */
     }
     int64_t now_ms = util_now_ms();
     for (size_t i = 0; rc == 0 && i < self->refused_count; i++) {
@@ -479,7 +555,10 @@ static void s_on_entry(link_client_t *self, const Vigil__V1__AckEntry *entry, ui
     case VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED:
     case VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE:
     case VIGIL__V1__ACK_STATUS__ACK_STATUS_DEAD_LETTERED:
-        self->done[self->done_count++] = slot->row_id;
+        self->done[self->done_count++] = (client_done_t){
+            .row_id = slot->row_id,
+            .prev_row_id = self->prev_row[slot - link_window_slot(self->window, 0)],
+        };
         metric_inc(self->delivered);
         metric_observe(self->ack_latency, (double)(now_us - slot->enqueued_us) / CLIENT_US_PER_S);
         break;
@@ -744,6 +823,7 @@ void link_client_destroy(link_client_t **client_p)
     link_arena_release(&self->arena);
     free(self->fresh);
     free(self->done);
+    free(self->prev_row);
     free(self->refused);
     free(self->peer);
     free(self->endpoint);

@@ -2,7 +2,8 @@
  * transaction, and the replay of parked ones.
  *
  * For each message: look its message_id up in link_inbox (a hit is a
- * duplicate: answer with the recorded outcome, run nothing); else run the
+ * duplicate: answer with the recorded outcome, run nothing; an id above the
+ * largest recorded one, read in the same transaction, needs no lookup); else run the
  * routed handler under SAVEPOINT; keep its effects (RELEASE) or undo them
  * (ROLLBACK TO); record the outcome. A handler asking for a retry has its
  * failure counted in link_attempts in the same transaction, so the count
@@ -31,6 +32,22 @@
 #define INBOX_REASON_TEXT 320
 /* Longest peer name kept while replaying. */
 #define INBOX_PEER_MAX 128
+/* Longest newest-recorded message_id kept for the watermark; a longer one
+ * (not written by this version) turns the shortcut off for the batch. */
+#define INBOX_WATERMARK_MAX 64
+
+/* The watermark: the largest message_id in link_inbox, read inside each
+ * batch's write transaction and raised by every record this file adds. A
+ * message_id above it cannot be in the inbox, so its dedup lookup is
+ * skipped; message ids start with a microsecond timestamp (link_outbox.c),
+ * so almost every new message is above it, and every retransmission is
+ * not (it is looked up as before). Exact, not probabilistic: sqlite orders
+ * blobs by memcmp, then by length, and sorts them after every other type. */
+typedef enum {
+    INBOX_WATERMARK_OFF = 0, /* outside a batch, or unusable: always look up */
+    INBOX_WATERMARK_NONE,    /* the inbox holds no blob: every id is new */
+    INBOX_WATERMARK_ID,      /* ids above `watermark` are new */
+} inbox_watermark_t;
 
 struct link_inbox_t {
     sqlite3 *db;
@@ -39,6 +56,9 @@ struct link_inbox_t {
     void *ctx;
     int max_attempts;
     int64_t attempts_rows; /* rows in link_attempts: 0 lets a clean message skip a DELETE */
+    inbox_watermark_t watermark_kind;
+    uint8_t watermark[INBOX_WATERMARK_MAX];
+    size_t watermark_len;
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
@@ -46,6 +66,7 @@ struct link_inbox_t {
     sqlite3_stmt *release;
     sqlite3_stmt *rollback_to;
     sqlite3_stmt *inbox_get;
+    sqlite3_stmt *inbox_newest;
     sqlite3_stmt *inbox_add; /* first record of a message */
     sqlite3_stmt *inbox_put; /* replaces a record (replay of a dead letter) */
     sqlite3_stmt *attempts_get;
@@ -66,6 +87,8 @@ static const struct {
     {offsetof(link_inbox_t, rollback_to), "ROLLBACK TO link_message"},
     {offsetof(link_inbox_t, inbox_get),
      "SELECT status, reason, case_id, event_id, detail FROM link_inbox WHERE message_id = ?1"},
+    {offsetof(link_inbox_t, inbox_newest),
+     "SELECT message_id FROM link_inbox ORDER BY message_id DESC LIMIT 1"},
     {offsetof(link_inbox_t, inbox_add),
      "INSERT INTO link_inbox (message_id, status, reason, case_id, event_id, detail, peer, "
      "handled_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
@@ -135,18 +158,74 @@ link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageTy
     return NULL;
 }
 
+/* Reads the watermark inside the batch's write transaction: no other
+ * connection can add to the inbox until it ends. */
+static int s_watermark_read(link_inbox_t *self)
+{
+    self->watermark_kind = INBOX_WATERMARK_OFF;
+    sqlite3_stmt *newest = self->inbox_newest;
+    int step = sqlite3_step(newest);
+    if (step == SQLITE_DONE ||
+        (step == SQLITE_ROW && sqlite3_column_type(newest, 0) != SQLITE_BLOB))
+        self->watermark_kind = INBOX_WATERMARK_NONE; /* blobs sort after every other type */
+    else if (step == SQLITE_ROW && (size_t)sqlite3_column_bytes(newest, 0) <= INBOX_WATERMARK_MAX) {
+        self->watermark_len = (size_t)sqlite3_column_bytes(newest, 0);
+        if (self->watermark_len)
+            memcpy(self->watermark, sqlite3_column_blob(newest, 0), self->watermark_len);
+        self->watermark_kind = INBOX_WATERMARK_ID;
+    }
+    sqlite3_reset(newest);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -1;
+}
+
+/* True when `id` sorts after every message_id in the inbox (sqlite's blob
+ * order: memcmp over the shorter length, then the shorter one first). */
+static bool s_above_watermark(const link_inbox_t *self, const uint8_t *id, size_t id_len)
+{
+    if (self->watermark_kind == INBOX_WATERMARK_NONE)
+        return true;
+    if (self->watermark_kind != INBOX_WATERMARK_ID)
+        return false;
+    size_t common = id_len < self->watermark_len ? id_len : self->watermark_len;
+    int order = common ? memcmp(id, self->watermark, common) : 0;
+    return order > 0 || (order == 0 && id_len > self->watermark_len);
+}
+
+/* A record for `id` was added in this batch: raise the watermark. */
+static void s_watermark_raise(link_inbox_t *self, const uint8_t *id, size_t id_len)
+{
+    if (self->watermark_kind == INBOX_WATERMARK_OFF || !s_above_watermark(self, id, id_len))
+        return;
+    if (id_len > INBOX_WATERMARK_MAX) {
+        self->watermark_kind = INBOX_WATERMARK_OFF;
+        return;
+    }
+    memcpy(self->watermark, id, id_len);
+    self->watermark_len = id_len;
+    self->watermark_kind = INBOX_WATERMARK_ID;
+}
+
 int link_inbox_begin(link_inbox_t *inbox)
 {
-    return link_step_done(inbox->begin);
+    inbox->watermark_kind = INBOX_WATERMARK_OFF;
+    if (link_step_done(inbox->begin))
+        return -1;
+    if (s_watermark_read(inbox)) {
+        link_inbox_rollback(inbox);
+        return -1;
+    }
+    return 0;
 }
 
 int link_inbox_commit(link_inbox_t *inbox)
 {
+    inbox->watermark_kind = INBOX_WATERMARK_OFF;
     return link_step_done(inbox->commit);
 }
 
 void link_inbox_rollback(link_inbox_t *inbox)
 {
+    inbox->watermark_kind = INBOX_WATERMARK_OFF;
     if (!sqlite3_get_autocommit(inbox->db))
         link_step_done(inbox->rollback);
 }
@@ -180,7 +259,10 @@ static int s_record(link_inbox_t *self, const uint8_t *id, size_t id_len, const 
     s_bind_text_or_null(put, 6, outcome->detail);
     sqlite3_bind_text(put, 7, peer ? peer : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(put, 8, util_now_ms());
-    return link_step_done(put);
+    if (link_step_done(put))
+        return -1;
+    s_watermark_raise(self, id, id_len);
+    return 0;
 }
 
 /* Removes a message's failure count once it has a final outcome. */
@@ -282,8 +364,11 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope, c
     *kind = LINK_INBOX_HANDLED;
 
     sqlite3_stmt *get = self->inbox_get;
-    sqlite3_bind_blob(get, 1, id, (int)id_len, SQLITE_STATIC);
-    int step = sqlite3_step(get);
+    int step = SQLITE_DONE; /* above the watermark: new, no lookup needed */
+    if (!s_above_watermark(self, id, id_len)) {
+        sqlite3_bind_blob(get, 1, id, (int)id_len, SQLITE_STATIC);
+        step = sqlite3_step(get);
+    }
     if (step == SQLITE_ROW) {
         /* ACCEPTED becomes DUPLICATE; REJECTED and DEAD_LETTERED stay. */
         int status = sqlite3_column_int(get, 0);
