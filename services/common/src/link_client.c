@@ -87,6 +87,8 @@ struct link_client_t {
     uint64_t next_due_ns;     /* no sent slot is due before this (a lower bound) */
     link_window_t *window;
     int64_t last_loaded_id; /* outbox ids up to this one are loaded or not ours */
+    int64_t counted_upto;   /* outbox rows up to this id have been counted ... */
+    size_t unloaded;        /* ... and this many of ours in (last_loaded_id, counted_upto] */
     uint32_t *fresh;        /* ring of slot indexes never sent yet, in load order */
     size_t fresh_head, fresh_count;
     uint8_t suffix[1 + LINK_VARINT_MAX + CLIENT_SOURCE_MAX];
@@ -138,7 +140,7 @@ static const struct {
      "SELECT 'out', peer, message_id, type, ?2, 1, ?3, ?3, sealed, envelope "
      "FROM link_outbox WHERE id = ?1"},
     {offsetof(link_client_t, count),
-     "SELECT count(*) FROM link_outbox WHERE id > ?2 AND peer = ?1"},
+     "SELECT coalesce(sum(peer = ?1), 0), max(id) FROM link_outbox WHERE id > ?2"},
     {offsetof(link_client_t, newest), "SELECT max(id) FROM link_outbox"},
     {offsetof(link_client_t, begin), "BEGIN IMMEDIATE"},
     {offsetof(link_client_t, commit), "COMMIT"},
@@ -372,6 +374,14 @@ static void s_refuse(link_client_t *self, int64_t row_id, const char *reason)
     snprintf(refusal->reason, sizeof refusal->reason, "%s", reason);
 }
 
+/* Notes that outbox row `row_id` of this peer was loaded (or parked). */
+static void s_mark_loaded(link_client_t *self, int64_t row_id)
+{
+    self->last_loaded_id = row_id;
+    if (row_id <= self->counted_upto && self->unloaded > 0)
+        self->unloaded--;
+}
+
 /* Loads outbox rows after the last one loaded into free slots. */
 static void s_fill(link_client_t *self)
 {
@@ -405,7 +415,7 @@ static void s_fill(link_client_t *self)
                       "peer=%s row=%lld", self->peer, (long long)row_id);
             s_refuse(self, row_id, "the stored envelope cannot be opened with this vault");
             free(wire);
-            self->last_loaded_id = row_id;
+            s_mark_loaded(self, row_id);
             self->chain_last = row_id; /* not acked: it breaks the run it sits in */
             continue;
         }
@@ -427,7 +437,7 @@ static void s_fill(link_client_t *self)
         self->chain_last = row_id;
         self->fresh[(self->fresh_head + self->fresh_count) % capacity] = index;
         self->fresh_count++;
-        self->last_loaded_id = row_id;
+        s_mark_loaded(self, row_id);
         if (link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
             break;
     }
@@ -442,6 +452,9 @@ static void s_fill(link_client_t *self)
             sqlite3_column_int64(self->newest, 0) > self->last_loaded_id)
             self->last_loaded_id = sqlite3_column_int64(self->newest, 0);
         sqlite3_reset(self->newest);
+        self->unloaded = 0; /* every row of ours up to the newest is loaded */
+        if (self->counted_upto < self->last_loaded_id)
+            self->counted_upto = self->last_loaded_id;
     }
     metric_set(self->inflight, (double)link_window_count(self->window));
 }
@@ -769,14 +782,27 @@ void link_client_pause(link_client_t *self)
 
 size_t link_client_backlog(link_client_t *self)
 {
+    /* Rows not loaded yet are counted incrementally: only rows enqueued
+     * since the last count are read (ids never go back), so a peer that is
+     * down with a large queue costs nothing per call. Inside an open
+     * transaction the count waits: uncommitted rows may still roll back. */
+    if (self->counted_upto < self->last_loaded_id) {
+        self->counted_upto = self->last_loaded_id;
+        self->unloaded = 0;
+    }
+    if (sqlite3_get_autocommit(self->db)) {
+        sqlite3_bind_text(self->count, 1, self->peer, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(self->count, 2, self->counted_upto);
+        if (sqlite3_step(self->count) == SQLITE_ROW &&
+            sqlite3_column_type(self->count, 1) != SQLITE_NULL) {
+            self->unloaded += (size_t)sqlite3_column_int64(self->count, 0);
+            self->counted_upto = sqlite3_column_int64(self->count, 1);
+        }
+        sqlite3_reset(self->count);
+    }
     /* In the window, waiting to be deleted, or not loaded yet. */
-    size_t rows = link_window_count(self->window) + self->done_count + self->refused_count;
-    sqlite3_bind_text(self->count, 1, self->peer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(self->count, 2, self->last_loaded_id);
-    if (sqlite3_step(self->count) == SQLITE_ROW)
-        rows += (size_t)sqlite3_column_int64(self->count, 0);
-    sqlite3_reset(self->count);
-    return rows;
+    return link_window_count(self->window) + self->done_count + self->refused_count +
+           self->unloaded;
 }
 
 size_t link_client_inflight(link_client_t *self)
