@@ -40,6 +40,9 @@ static const char s_embedded_config[] =
     "triage = {\n"
     "  regions = (\n"
     "    { name = \"default\"; plugin = \"rules\";\n"
+    "      plugin_config = { default = { to = \"triage-desk\"; }; };\n"
+    "      roster = ( { id = \"triage-desk\"; role = \"contact_officer\";\n"
+    "                   languages = [ \"en\", \"es\" ]; on_call = true; } );\n"
     "      fallback = { assignee = \"triage-desk\"; escalation = \"triage-supervisors\"; }; }\n"
     "  );\n"
     "};\n";
