@@ -56,14 +56,14 @@ enum {
 typedef struct service_t service_t;
 
 typedef struct {
-    const char *name;                     /* "intake"; also the default file names */
-    const char *embedded_config;          /* libconfig text: this service's defaults (ports, peers) */
-    bool needs_vault;                     /* refuse to start without vault.key_file (holds personal data) */
-    const config_key_t *config_keys;      /* the service's own keys, or NULL */
-    size_t config_size;                   /* sizeof the struct those keys point into */
-    const store_migration_t *migrations;  /* must include link_schema_v1 if it uses the link */
+    const char *name;            /* "intake"; also the default file names */
+    const char *embedded_config; /* libconfig text: this service's defaults (ports, peers) */
+    bool needs_vault;            /* refuse to start without vault.key_file (holds personal data) */
+    const config_key_t *config_keys;     /* the service's own keys, or NULL */
+    size_t config_size;                  /* sizeof the struct those keys point into */
+    const store_migration_t *migrations; /* must include link_schema_v1 if it uses the link */
     size_t migration_count;
-    const link_route_t *routes;           /* inbound handlers, or NULL for no link server */
+    const link_route_t *routes;            /* inbound handlers, or NULL for no link server */
     const admin_command_t *admin_commands; /* extra admin commands, or NULL */
     /* Called after everything is open, before the loop. Returns 0, or a
      * SERVICE_EXIT_* code to stop. */
@@ -84,7 +84,7 @@ zloop_t *service_loop(service_t *service);
 metrics_t *service_metrics(service_t *service);
 security_t *service_security(service_t *service);
 const vault_t *service_vault(service_t *service); /* NULL if no vault.key_file */
-const void *service_config(service_t *service);  /* the service's own config struct */
+const void *service_config(service_t *service);   /* the service's own config struct */
 const char *service_state_dir(service_t *service);
 const char *service_name(service_t *service);
 void *service_context(service_t *service);
