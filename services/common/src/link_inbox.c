@@ -42,7 +42,11 @@
  * skipped; message ids start with a microsecond timestamp (link_outbox.c),
  * so almost every new message is above it, and every retransmission is
  * not (it is looked up as before). Exact, not probabilistic: sqlite orders
- * blobs by memcmp, then by length, and sorts them after every other type. */
+ * blobs by memcmp, then by length, and sorts them after every other type.
+ * Retention pruning (link_prune.c) keeps it exact: it only deletes records,
+ * in its own transaction between batches, so the largest id can only go
+ * down, and the watermark is read afresh at every BEGIN, never carried over
+ * (a stale one would only be too high, which costs a lookup, never a miss). */
 typedef enum {
     INBOX_WATERMARK_OFF = 0, /* outside a batch, or unusable: always look up */
     INBOX_WATERMARK_NONE,    /* the inbox holds no blob: every id is new */

@@ -3,10 +3,11 @@
  * The reliable link is split by job: link_schema.c (the tables),
  * link_wire.c (envelope framing and payload checks), link_outbox.c (the
  * sender's table), link_deadletter.c (parked messages), link_inbox.c (the
- * receiver's per-message transaction work), link_server.c (the ROUTER
- * socket, batches and acks), link_window.c (the sender's in-flight table) and
- * link_client.c (the DEALER socket, retransmits and ack handling). This
- * header is private to those files: services use vigil/link.h only.
+ * receiver's per-message transaction work), link_prune.c (inbox retention),
+ * link_server.c (the ROUTER socket, batches and acks), link_window.c (the
+ * sender's in-flight table) and link_client.c (the DEALER socket,
+ * retransmits and ack handling). This header is private to those files:
+ * services use vigil/link.h only.
  *
  * Nothing declared here may log or store a payload byte: the envelope of a
  * message may carry personal data, sealed or not.
@@ -144,6 +145,27 @@ typedef struct {
 /* Inserts a row with the next outbox id, in the caller's transaction.
  * Returns 0, or -1 with sqlite's message in `err`. */
 int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, size_t errlen);
+
+/* --- inbox retention (link_prune.c) --------------------------------- */
+
+typedef struct link_prune_t link_prune_t;
+
+/* Creates the pruner of link_inbox on `db` with its statements prepared; the
+ * cursor starts at the beginning of the table. Returns NULL with a message
+ * in `err`. */
+link_prune_t *link_prune_new(sqlite3 *db, char *err, size_t errlen);
+
+/* Finalizes the statements and frees; sets *prune_p to NULL. Cannot fail. */
+void link_prune_destroy(link_prune_t **prune_p);
+
+/* One bounded step: in its own transaction, scans at most `max_rows` inbox
+ * records after the cursor (message_id order), deletes those handled before
+ * `cutoff_ms`, moves the cursor past them, and wraps to the start after the
+ * last record. Does nothing while a transaction is open on the connection
+ * (a batch, a replay, a service's own work): it never joins one. Stores the
+ * number of records deleted in *deleted. Returns 0, or -1 after rolling
+ * back (sqlite's message stays on the connection; the cursor stays). */
+int link_prune_step(link_prune_t *prune, int64_t cutoff_ms, int max_rows, int64_t *deleted);
 
 /* --- dead letters (link_deadletter.c) -------------------------------- */
 

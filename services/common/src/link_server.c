@@ -9,6 +9,8 @@
  * BEGIN IMMEDIATE ... COMMIT (group commit); and only after the commit sends
  * the acks, one Ack per peer per batch when coalesce_acks is set. A socket
  * monitor counts failed handshakes (unknown keys, no CURVE, garbage).
+ * With inbox_retention_days set, a loop timer prunes old inbox records in
+ * small steps between batches (link_prune.c).
  *
  * It must never acknowledge a message before its batch committed, never log
  * a payload value, and never stop reading because one peer misbehaves.
@@ -44,6 +46,8 @@
 #define SERVER_REASONS             64 /* rejected_total slots, indexed by ReasonCode */
 #define SERVER_PEER_CACHE          64 /* routing ids whose peer name is remembered */
 #define SERVER_ROUTING_ID_MAX      32 /* longer routing ids are not cached */
+#define SERVER_MS_PER_DAY          INT64_C(86400000)
+#define SERVER_NO_TIMER            (-1) /* prune_timer when no timer is registered */
 
 /* Peer names by ROUTER routing id: a routing id stands for one connection
  * (ZeroMQ never reuses one on a socket), so its name is looked up once. */
@@ -77,6 +81,8 @@ struct link_server_t {
     security_t *security;
     const vault_t *vault;
     link_inbox_t *inbox;
+    link_prune_t *prune; /* NULL when records are kept forever */
+    int prune_timer;     /* zloop timer id, or SERVER_NO_TIMER */
     zsock_t *socket;
     zsock_t *monitor;
     zloop_t *loop;
@@ -95,6 +101,7 @@ struct link_server_t {
     uint64_t total_duplicates;
     uint64_t total_rejected;
     uint64_t total_batches;
+    uint64_t total_pruned;
     /* warning log rate limit */
     uint64_t log_window_ns;
     unsigned log_count;
@@ -110,6 +117,7 @@ struct link_server_t {
     metric_t *commit_seconds;
     metric_t *commit_failures;
     metric_t *acks_dropped;
+    metric_t *inbox_pruned;
     metric_t *handshake_auth;
     metric_t *handshake_protocol;
     metric_t *handshake_other;
@@ -145,6 +153,8 @@ static const struct {
      "Link batches rolled back by a store error (their messages were answered RETRY)", NULL},
     {offsetof(link_server_t, acks_dropped), METRIC_COUNTER, "link_acks_dropped_total",
      "Link ack entries not sent: the peer had gone or stopped reading (it retransmits)", NULL},
+    {offsetof(link_server_t, inbox_pruned), METRIC_COUNTER, "link_inbox_pruned_total",
+     "Link inbox records deleted after link.inbox_retention_days", NULL},
     {offsetof(link_server_t, handshake_auth), METRIC_COUNTER, "link_handshake_failures_total",
      "Failed link handshakes: key not allowlisted (auth), no or wrong security (protocol), other",
      "reason=\"auth\""},
@@ -190,10 +200,11 @@ link_server_t *link_server_new(const link_server_config_t *config, sqlite3 *db,
         return NULL;
     }
     if (config->batch_max < 1 || config->max_attempts < 1 || config->heartbeat_ms < 0 ||
-        config->max_frame < SERVER_MIN_FRAME || config->max_frame > (size_t)INT_MAX / 2) {
+        config->inbox_retention_days < 0 || config->max_frame < SERVER_MIN_FRAME ||
+        config->max_frame > (size_t)INT_MAX / 2) {
         snprintf(err, errlen,
-                 "link server: need batch_max >= 1, max_attempts >= 1, heartbeat_ms >= 0 and "
-                 "%d <= max_frame <= %d",
+                 "link server: need batch_max >= 1, max_attempts >= 1, heartbeat_ms >= 0, "
+                 "inbox_retention_days >= 0 and %d <= max_frame <= %d",
                  SERVER_MIN_FRAME, INT_MAX / 2);
         return NULL;
     }
@@ -213,6 +224,7 @@ link_server_t *link_server_new(const link_server_config_t *config, sqlite3 *db,
     self->db = db;
     self->security = security;
     self->vault = vault;
+    self->prune_timer = SERVER_NO_TIMER;
     size_t batch = (size_t)config->batch_max;
     self->items = calloc(batch, sizeof *self->items);
     self->entries = calloc(batch, sizeof *self->entries);
@@ -227,6 +239,13 @@ link_server_t *link_server_new(const link_server_config_t *config, sqlite3 *db,
     if (!self->inbox) {
         link_server_destroy(&self);
         return NULL;
+    }
+    if (config->inbox_retention_days > 0) {
+        self->prune = link_prune_new(db, err, errlen);
+        if (!self->prune) {
+            link_server_destroy(&self);
+            return NULL;
+        }
     }
     s_add_metrics(self, metrics);
     return self;
@@ -718,6 +737,26 @@ static int s_on_readable(zloop_t *loop, zsock_t *socket, void *arg)
     return 0;
 }
 
+/* One bounded pruning step; between batches, so never inside one. A store
+ * error is logged and the next tick tries again. */
+static int s_on_prune(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    link_server_t *self = arg;
+    int64_t cutoff = util_now_ms() - self->config.inbox_retention_days * SERVER_MS_PER_DAY;
+    int64_t deleted = 0;
+    if (link_prune_step(self->prune, cutoff, LINK_PRUNE_STEP_ROWS, &deleted)) {
+        if (s_log_allowed(self))
+            log_warn("link inbox pruning step failed; retrying at the next tick", "error=%s",
+                     sqlite3_errmsg(self->db));
+        return 0;
+    }
+    metric_add(self->inbox_pruned, (uint64_t)deleted);
+    self->total_pruned += (uint64_t)deleted;
+    return 0;
+}
+
 static int s_on_monitor(zloop_t *loop, zsock_t *monitor, void *arg)
 {
     (void)loop;
@@ -805,10 +844,19 @@ int link_server_attach(link_server_t *self, zloop_t *loop, char *err, size_t err
         return -1;
     }
     self->reading = true;
-    log_info("link server listening", "endpoint=%s batch_max=%d max_frame=%zu coalesce_acks=%s",
+    if (self->prune) {
+        self->prune_timer = zloop_timer(loop, LINK_PRUNE_INTERVAL_MS, 0, s_on_prune, self);
+        if (self->prune_timer < 0) {
+            self->prune_timer = SERVER_NO_TIMER;
+            snprintf(err, errlen, "link server: cannot register the inbox pruning timer");
+            return -1;
+        }
+    }
+    log_info("link server listening",
+             "endpoint=%s batch_max=%d max_frame=%zu coalesce_acks=%s inbox_retention_days=%d",
              zsock_endpoint(self->socket) ? zsock_endpoint(self->socket) : self->endpoint,
              self->config.batch_max, self->config.max_frame,
-             self->config.coalesce_acks ? "true" : "false");
+             self->config.coalesce_acks ? "true" : "false", self->config.inbox_retention_days);
     return 0;
 }
 
@@ -832,11 +880,15 @@ void link_server_destroy(link_server_t **server_p)
     if (!self)
         return;
     link_server_pause(self);
+    if (self->loop && self->prune_timer != SERVER_NO_TIMER)
+        zloop_timer_end(self->loop, self->prune_timer);
     if (self->socket)
-        log_info("link server closed", "received=%llu duplicates=%llu rejected=%llu batches=%llu",
+        log_info("link server closed",
+                 "received=%llu duplicates=%llu rejected=%llu batches=%llu pruned=%llu",
                  (unsigned long long)self->total_received,
                  (unsigned long long)self->total_duplicates,
-                 (unsigned long long)self->total_rejected, (unsigned long long)self->total_batches);
+                 (unsigned long long)self->total_rejected, (unsigned long long)self->total_batches,
+                 (unsigned long long)self->total_pruned);
     if (self->monitor) {
         if (self->loop)
             zloop_reader_end(self->loop, self->monitor);
@@ -848,6 +900,7 @@ void link_server_destroy(link_server_t **server_p)
         s_item_clear(&self->items[i]);
     link_arena_release(&self->arena);
     link_inbox_destroy(&self->inbox);
+    link_prune_destroy(&self->prune);
     link_stmt_release(self->db);
     free(self->items);
     free(self->entries);

@@ -431,6 +431,7 @@ static int s_open_links(service_t *self, char *err, size_t errlen)
             .heartbeat_ms = (int)c->link_heartbeat_ms,
             .coalesce_acks = c->link_coalesce_acks,
             .reject_unknown_fields = c->link_reject_unknown_fields,
+            .inbox_retention_days = (int)c->link_inbox_retention_days,
         };
         self->server = link_server_new(&server_config, self->db, self->security, self->vault,
                                        self->metrics, self->def->routes, self, err, errlen);

@@ -118,6 +118,15 @@ const config_key_t service_config_keys[] = {
      .offset = OFF(link_reject_unknown_fields),
      KEY_UNBOUNDED,
      .doc = "reject payloads carrying fields this schema does not know"},
+    {.key = "link.inbox_retention_days",
+     .type = CONFIG_INT,
+     .default_value = "30",
+     .offset = OFF(link_inbox_retention_days),
+     .min = 0,
+     .max = 3650,
+     .doc = "days a handled message_id is kept for dedup, 0 = forever; a retransmission arriving "
+            "later is handled again, so this must exceed the longest time a sender may keep "
+            "retrying (its longest outage)"},
     {.key = "peers",
      .type = CONFIG_CUSTOM,
      .default_value = "",

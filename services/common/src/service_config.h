@@ -41,6 +41,7 @@ typedef struct {
     int64_t link_heartbeat_ms;
     bool link_coalesce_acks;
     bool link_reject_unknown_fields;
+    int64_t link_inbox_retention_days;
     service_peer_list_t peers;
     char *admin_endpoint;
     char *metrics_listen;

@@ -96,7 +96,19 @@ typedef struct {
     int heartbeat_ms;           /* ZMTP heartbeat interval; timeout is 3x */
     bool coalesce_acks;         /* true: one Ack per peer per batch; false: one Ack per request */
     bool reject_unknown_fields; /* payloads with unknown fields are REJECTED UNKNOWN_FIELD */
+    int inbox_retention_days;   /* inbox records older than this are pruned; 0 = keep forever */
 } link_server_config_t;
+
+/* Inbox retention. With inbox_retention_days > 0 the server deletes inbox
+ * records handled longer ago than that, on a loop timer: every
+ * LINK_PRUNE_INTERVAL_MS one step scans at most LINK_PRUNE_STEP_ROWS records
+ * in message_id order from where the last step stopped (wrapping at the end)
+ * in its own short transaction, and skips its turn while any transaction is
+ * open on the store. A retransmission arriving after its record was pruned
+ * is handled again, so the retention must exceed the longest time a sender
+ * may keep retrying (its longest outage). */
+#define LINK_PRUNE_INTERVAL_MS 1000
+#define LINK_PRUNE_STEP_ROWS   1000
 
 typedef struct link_server_t link_server_t;
 
