@@ -9,7 +9,7 @@ add_executable(vigil-lifecycle ${CMAKE_CURRENT_LIST_DIR}/svc_lifecycle.c)
 target_link_libraries(vigil-lifecycle PRIVATE vigil_runtime)
 
 add_library(lifecycle_kit STATIC ${CMAKE_CURRENT_LIST_DIR}/lifecycle_kit.c)
-target_link_libraries(lifecycle_kit PUBLIC vigil_runtime)
+target_link_libraries(lifecycle_kit PUBLIC vigil_runtime vigil_link_harness)
 
 foreach(name cli security drain reload exit fault)
   if(NOT EXISTS ${CMAKE_CURRENT_LIST_DIR}/lifecycle_${name}_test.c)

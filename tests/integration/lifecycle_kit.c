@@ -8,6 +8,7 @@
  * nothing behind.
  */
 #include "lifecycle_kit.h"
+#include "link_harness.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -218,17 +219,12 @@ void kit_kill9(pid_t pid)
 
 int64_t kit_now_ms(void)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * KIT_MS_PER_S + now.tv_nsec / KIT_NS_PER_MS;
+    return harness_now_ms();
 }
 
 void kit_sleep_ms(int ms)
 {
-    struct timespec pause = {.tv_sec = ms / KIT_MS_PER_S,
-                             .tv_nsec = (long)(ms % KIT_MS_PER_S) * KIT_NS_PER_MS};
-    while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
-        ;
+    harness_sleep_ms(ms);
 }
 
 /* --- files ---------------------------------------------------------------- */
@@ -402,18 +398,7 @@ static int s_copy(const char *from, const char *to)
 
 int kit_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) == 0 &&
-        getsockname(fd, (struct sockaddr *)&address, &length) == 0)
-        port = ntohs(address.sin_port);
-    close(fd);
-    return port;
+    return harness_free_port();
 }
 
 int kit_instance_keys(const char *state, const char *name)
