@@ -164,7 +164,10 @@ static int s_each_string(const vigil_host_api_t *host, const char *path, s_each_
     }
     for (int i = 0; i < n; i++) {
         char item[RULES_PATH_MAX];
-        snprintf(item, sizeof item, "%s.[%d]", path, i);
+        int len = snprintf(item, sizeof item, "%s.[%d]", path, i);
+        if (len < 0 || (size_t)len >= sizeof item) {
+            return s_fail(err, err_len, path, "config path too long");
+        }
         if (host->config_string(host, item, &value) != VIGIL_PLUGIN_OK) {
             return s_fail(err, err_len, item, "must be a string");
         }
