@@ -365,12 +365,17 @@ static void test_release_frees_and_can_repeat(void **state)
 static void test_dump_prints_effective_values(void **state)
 {
     fixture_t *fixture = *state;
-    assert_int_equal(s_load(fixture, s_embedded, "link = { batch_max = 250; };\n"), 0);
+    assert_int_equal(s_load(fixture, s_embedded,
+                            "link = { batch_max = 250; };\n"
+                            "peers = ( { name = \"triage\"; window = 64; } );\n"),
+                     0);
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    config_dump(fixture->sections, out);
+    config_dump(s_embedded, fixture->path, fixture->sections, out);
     fclose(out);
+    /* A custom key shows the winning layer's value as libconfig text. */
+    assert_non_null(strstr(text, "peers = ( { name = \"triage\"; window = 64; } )  # "));
     assert_non_null(strstr(text, "link.batch_max = 250  # most messages per batch\n"));
     assert_non_null(strstr(text, "state_dir = \"./state\"  # "));
     assert_non_null(strstr(text, "link.coalesce_acks = true  # "));

@@ -23,6 +23,9 @@ enum {
     CONFIG_DIR_MAX = 4096, /* longest include directory */
 };
 
+/* The layers read from text, in order; the defaults come from the tables. */
+enum { LAYER_EMBEDDED, LAYER_FILE, LAYER_COUNT };
+
 static const char s_embedded_name[] = "<embedded>";
 static const char s_defaults_name[] = "<defaults>";
 
@@ -424,7 +427,6 @@ static int s_finish(const config_layer_t *layers, size_t count, const char *path
 int config_load(const char *embedded, const char *path, const config_section_t *sections, char *err,
                 size_t errlen)
 {
-    enum { LAYER_EMBEDDED, LAYER_FILE, LAYER_COUNT };
     config_layer_t layers[LAYER_COUNT] = {0};
     int rc = -1;
     s_fail(err, errlen, "%s", "");
@@ -488,8 +490,73 @@ static void s_dump_string(const char *text, FILE *out)
     fputc('"', out);
 }
 
-void config_dump(const config_section_t *sections, FILE *out)
+/* Prints a setting (scalar, group, list or array) as libconfig text on one
+ * line, so a custom key's effective value reads back as it was written. */
+static void s_dump_setting(const config_setting_t *setting, FILE *out)
 {
+    static const char *const open_close[][2] = {
+        [CONFIG_TYPE_GROUP] = {"{ ", " }"},
+        [CONFIG_TYPE_ARRAY] = {"[ ", " ]"},
+        [CONFIG_TYPE_LIST] = {"( ", " )"},
+    };
+    int type = config_setting_type(setting);
+    switch (type) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        fprintf(out, "%lld", config_setting_get_int64(setting));
+        return;
+    case CONFIG_TYPE_FLOAT:
+        fprintf(out, "%g", config_setting_get_float(setting));
+        return;
+    case CONFIG_TYPE_BOOL:
+        fputs(config_setting_get_bool(setting) ? "true" : "false", out);
+        return;
+    case CONFIG_TYPE_STRING:
+        s_dump_string(config_setting_get_string(setting), out);
+        return;
+    case CONFIG_TYPE_GROUP:
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST:
+        break;
+    default:
+        fputs("(unknown type)", out);
+        return;
+    }
+    int count = config_setting_length(setting);
+    if (count == 0) {
+        fputs(type == CONFIG_TYPE_GROUP ? "{ }" : type == CONFIG_TYPE_ARRAY ? "[ ]" : "( )", out);
+        return;
+    }
+    fputs(open_close[type][0], out);
+    for (int i = 0; i < count; i++) {
+        const config_setting_t *child = config_setting_get_elem(setting, (unsigned)i);
+        if (type == CONFIG_TYPE_GROUP) {
+            fprintf(out, "%s = ", config_setting_name(child));
+            s_dump_setting(child, out);
+            fputs(";", out);
+            if (i + 1 < count) {
+                fputc(' ', out);
+            }
+        } else {
+            s_dump_setting(child, out);
+            if (i + 1 < count) {
+                fputs(", ", out);
+            }
+        }
+    }
+    fputs(open_close[type][1], out);
+}
+
+void config_dump(const char *embedded, const char *path, const config_section_t *sections,
+                 FILE *out)
+{
+    config_layer_t layers[LAYER_COUNT] = {0};
+    char err[CONFIG_PATH_MAX];
+    /* The layers loaded before; re-read only to show custom keys as written. */
+    bool readable =
+        (embedded == NULL ||
+         s_read_layer(&layers[LAYER_EMBEDDED], embedded, NULL, err, sizeof err) == 0) &&
+        (path == NULL || s_read_layer(&layers[LAYER_FILE], NULL, path, err, sizeof err) == 0);
     for (const config_section_t *section = sections; section->keys != NULL; section++) {
         for (const config_key_t *key = section->keys; key->key != NULL; key++) {
             const void *field = (const char *)section->base + key->offset;
@@ -513,11 +580,23 @@ void config_dump(const config_section_t *sections, FILE *out)
             case CONFIG_DOUBLE:
                 fprintf(out, "%g", *(const double *)field);
                 break;
-            case CONFIG_CUSTOM:
-                fputs("(structured value)", out);
+            case CONFIG_CUSTOM: {
+                const config_setting_t *setting =
+                    readable ? s_winning(layers, LAYER_COUNT, key->key) : NULL;
+                if (setting != NULL) {
+                    s_dump_setting(setting, out);
+                } else {
+                    fputs(readable ? "(default)" : "(config changed since it was loaded)", out);
+                }
                 break;
             }
+            }
             fprintf(out, "  # %s\n", key->doc != NULL ? key->doc : "");
+        }
+    }
+    for (size_t i = 0; i < LAYER_COUNT; i++) {
+        if (layers[i].loaded) {
+            config_destroy(&layers[i].config);
         }
     }
 }

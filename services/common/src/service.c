@@ -699,7 +699,7 @@ int service_main(const service_def_t *def, int argc, char **argv)
     if (check_only) {
         printf("# vigil-%s: configuration OK (%s)\n", def->name,
                self->config_path ? self->config_path : "embedded defaults");
-        config_dump(self->sections, stdout);
+        config_dump(self->def->embedded_config, self->config_path, self->sections, stdout);
         config_release(self->sections);
         free(self->own_config);
         free(self);
@@ -715,6 +715,8 @@ int service_main(const service_def_t *def, int argc, char **argv)
         int rc = def->start ? def->start(self) : 0;
         if (rc != 0) {
             exit_code = rc;
+            if (def->stop)
+                def->stop(self); /* releases whatever start had set up */
         } else {
             atomic_store(&self->ready, true);
             log_info("started", "version=%s link=%s admin=%s metrics=%s peers=%zu insecure=%s",

@@ -84,7 +84,10 @@ int config_load(const char *embedded, const char *path, const config_section_t *
 void config_release(const config_section_t *sections);
 
 /* Writes the effective settings, one "key = value  # doc" line each, to `out`.
- * Cannot fail. */
-void config_dump(const config_section_t *sections, FILE *out);
+ * A custom key's value is the setting that won, re-read from `embedded` and
+ * `path` (the arguments config_load() had) and printed as libconfig text, or
+ * "(default)" when no layer sets it. Cannot fail. */
+void config_dump(const char *embedded, const char *path, const config_section_t *sections,
+                 FILE *out);
 
 #endif

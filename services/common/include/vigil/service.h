@@ -71,7 +71,9 @@ typedef struct {
     /* Called on SIGHUP and ADMIN_COMMAND_RELOAD after the common reload
      * (log level). Returns 0 or -1 (the old settings stay). */
     int (*reload)(service_t *service);
-    /* Called after the loop ends, before anything is closed. */
+    /* Called after the loop ends, before anything is closed; also when
+     * start failed, so it must cope with a partly started service (the
+     * context may be NULL). */
     void (*stop)(service_t *service);
 } service_def_t;
 
