@@ -82,6 +82,66 @@ static void test_a_duplicate_in_the_same_batch_has_no_second_effect(void **state
     fixture_close(&f);
 }
 
+/* A batch larger than one multi-row record INSERT, with a rejection and
+ * duplicates of earlier messages inside it: every message has exactly one
+ * effect and one record, and a later retransmit of all of them is answered
+ * from those records without running a handler. */
+static void test_a_large_batch_records_every_message_once(void **state)
+{
+    enum { DISTINCT = 50, REPEATS = 3, REJECTED_SEQ = 20, FIRST_SEQ = 100 };
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    fixture_handler_t handler = {.reject_seq = FIRST_SEQ + REJECTED_SEQ};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    link_server_t *server = fixture_server(&f, &config, &handler);
+    zsock_t *dealer = fixture_dealer(&f);
+    uint8_t ids[DISTINCT][VIGIL_ID_BYTES];
+    for (int i = 0; i < DISTINCT; i++) {
+        util_random_id(ids[i]);
+        fixture_send_probe(dealer, ids[i], FIRST_SEQ + (uint64_t)i);
+    }
+    for (int i = 0; i < REPEATS; i++) /* early ones again, in the same batch */
+        fixture_send_probe(dealer, ids[i], FIRST_SEQ + (uint64_t)i);
+    zclock_sleep(50); /* let them all arrive before the server wakes */
+    fixture_answer_t answers[FIXTURE_MAX_ACK];
+    size_t n = fixture_await(&f, dealer, answers, DISTINCT + REPEATS);
+    assert_int_equal(n, DISTINCT + REPEATS);
+    for (int i = 0; i < DISTINCT; i++) {
+        int expected = i == REJECTED_SEQ ? VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED
+                                         : VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
+        assert_true(s_find(answers, n, ids[i], expected) >= 0);
+        if (i < REPEATS)
+            assert_true(s_find(answers, n, ids[i], VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE) >=
+                        0);
+        assert_int_equal(fixture_effects(&f, FIRST_SEQ + (uint64_t)i), i == REJECTED_SEQ ? 0 : 1);
+    }
+    assert_int_equal(handler.calls, DISTINCT);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox"), DISTINCT);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox WHERE status = 3"), 1);
+
+    for (int i = 0; i < DISTINCT; i++)
+        fixture_send_probe(dealer, ids[i], FIRST_SEQ + (uint64_t)i);
+    zclock_sleep(50);
+    n = fixture_await(&f, dealer, answers, DISTINCT);
+    assert_int_equal(n, DISTINCT);
+    for (int i = 0; i < DISTINCT; i++) {
+        int expected = i == REJECTED_SEQ ? VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED
+                                         : VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE;
+        int at = s_find(answers, n, ids[i], expected);
+        assert_true(at >= 0);
+        if (i != REJECTED_SEQ) {
+            char case_id[32];
+            snprintf(case_id, sizeof case_id, "case-%d", FIRST_SEQ + i);
+            assert_string_equal(answers[at].case_id, case_id);
+        }
+    }
+    assert_int_equal(handler.calls, DISTINCT);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
 static void test_dedup_survives_a_restart(void **state)
 {
     (void)state;
@@ -242,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_retransmit_is_answered_duplicate_with_the_original_case),
         cmocka_unit_test(test_a_duplicate_in_the_same_batch_has_no_second_effect),
+        cmocka_unit_test(test_a_large_batch_records_every_message_once),
         cmocka_unit_test(test_dedup_survives_a_restart),
         cmocka_unit_test(test_dedup_is_exact_for_ids_out_of_order),
         cmocka_unit_test(test_a_rejection_undoes_its_effects_and_is_recorded),

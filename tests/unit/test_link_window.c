@@ -198,9 +198,10 @@ static void test_window_retransmit_and_acks(void **state)
     s_await_count(&f, &seen.refused, 1);
     assert_int_equal(seen.refused, 1);
     assert_int_equal(link_client_backlog(client), ROWS - 3);
-    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_deadletters WHERE direction = "
-                                       "'out' AND reason LIKE 'refused by peer: invalid_value%'"),
-                     1);
+    assert_int_equal(
+        fixture_count(&f, "SELECT count(*) FROM link_deadletters WHERE direction = 'out' AND "
+                          "reason = 'refused by peer: invalid_value: probe.sequence: refused'"),
+        1);
     Vigil__V1__AdminReply reply = VIGIL__V1__ADMIN_REPLY__INIT;
     assert_int_equal(link_deadletters_list(f.db, 10, &reply, err, sizeof err), 0);
     assert_int_equal(reply.n_dead_letters, 1);

@@ -7,7 +7,8 @@
  * unacknowledged. Each is sent with Envelope.source and Envelope.attempt
  * appended to the stored bytes, and retransmitted after ack_timeout_ms, then
  * with exponential backoff and jitter up to backoff_max_ms, and at once when
- * the connection comes back. Acks are handled in bulk: rows answered
+ * the connection comes back. Acks are read in place (link_codec.c, with
+ * protobuf-c as the fallback) and handled in bulk: rows answered
  * ACCEPTED, DUPLICATE or DEAD_LETTERED are deleted (runs of rows loaded one
  * after the other with one range delete, checked against the run's length),
  * rows answered REJECTED move to the dead-letter table (direction 'out'),
@@ -26,23 +27,24 @@
 #include "link_window.h"
 #include "vigil/log.h"
 
-#define CLIENT_TICK_MS            20                   /* retransmit scan and outbox poll period */
-#define CLIENT_LINGER_MS          500                  /* close waits at most this long */
-#define CLIENT_HEARTBEAT_FACTOR   3                    /* heartbeat TTL and timeout, in intervals */
-#define CLIENT_RECONNECT_MS       100                  /* first reconnect delay */
-#define CLIENT_RECONNECT_MAX_MS   2000                 /* reconnect delay cap */
-#define CLIENT_MAX_ACK_BYTES      (64 * 1024 * 1024)   /* an Ack bigger than this is refused */
-#define CLIENT_MAX_INFLIGHT_BYTES (64 * 1024 * 1024)   /* window limit in bytes as well */
-#define CLIENT_ACK_DRAIN_MAX      1024                 /* ack messages handled per wake-up */
-#define CLIENT_BACKLOG_EVERY_NS   UINT64_C(1000000000) /* backlog gauge refresh */
-#define CLIENT_NS_PER_MS          UINT64_C(1000000)
-#define CLIENT_NS_PER_US          UINT64_C(1000)
-#define CLIENT_US_PER_S           1e6
-#define CLIENT_JITTER_DIVISOR     2   /* retransmit delay d becomes d/2 + random(d/2) */
-#define CLIENT_BACKOFF_SHIFT_MAX  20  /* 2^20 * ack_timeout is past any cap */
-#define CLIENT_SOURCE_MAX         255 /* longest source name written to envelopes */
-#define CLIENT_REASON_MAX         320
-#define CLIENT_ERR_LEN            256
+#define CLIENT_TICK_MS              20                 /* retransmit scan and outbox poll period */
+#define CLIENT_LINGER_MS            500                /* close waits at most this long */
+#define CLIENT_HEARTBEAT_FACTOR     3                  /* heartbeat TTL and timeout, in intervals */
+#define CLIENT_RECONNECT_MS         100                /* first reconnect delay */
+#define CLIENT_RECONNECT_MAX_MS     2000               /* reconnect delay cap */
+#define CLIENT_MAX_ACK_BYTES        (64 * 1024 * 1024) /* an Ack bigger than this is refused */
+#define CLIENT_MAX_INFLIGHT_BYTES   (64 * 1024 * 1024) /* window limit in bytes as well */
+#define CLIENT_ACK_DRAIN_MAX        1024               /* ack messages handled per wake-up */
+#define CLIENT_ACK_ENTRIES_PER_SLOT 2 /* Ack entries read in place, per window slot */
+#define CLIENT_BACKLOG_EVERY_NS     UINT64_C(1000000000) /* backlog gauge refresh */
+#define CLIENT_NS_PER_MS            UINT64_C(1000000)
+#define CLIENT_NS_PER_US            UINT64_C(1000)
+#define CLIENT_US_PER_S             1e6
+#define CLIENT_JITTER_DIVISOR       2   /* retransmit delay d becomes d/2 + random(d/2) */
+#define CLIENT_BACKOFF_SHIFT_MAX    20  /* 2^20 * ack_timeout is past any cap */
+#define CLIENT_SOURCE_MAX           255 /* longest source name written to envelopes */
+#define CLIENT_REASON_MAX           320
+#define CLIENT_ERR_LEN              256
 #define CLIENT_MONITOR_EVENTS                                                                      \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |                                      \
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
@@ -101,7 +103,9 @@ struct link_client_t {
     client_refusal_t *refused;
     size_t refused_count;
     uint64_t backlog_at_ns;
-    link_arena_t arena; /* what received acks decode into */
+    link_arena_t arena;        /* what received acks decode into */
+    link_ack_entry_t *entries; /* an Ack read in place (link_codec.c) */
+    size_t entry_capacity;
     link_ack_observer_fn observer;
     void *observer_ctx;
     sqlite3_stmt *load;
@@ -246,8 +250,12 @@ link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
     self->prev_row = calloc(window, sizeof *self->prev_row);
     self->chain_last = CLIENT_NO_ROW;
     self->refused = calloc(window, sizeof *self->refused);
+    /* An Ack answers at most what was in flight, plus the odd retransmit;
+     * a bigger one is unpacked by protobuf-c instead. */
+    self->entry_capacity = CLIENT_ACK_ENTRIES_PER_SLOT * window;
+    self->entries = calloc(self->entry_capacity, sizeof *self->entries);
     if (!self->peer || !self->endpoint || !self->server_key || !self->source || !self->window ||
-        !self->fresh || !self->done || !self->prev_row || !self->refused) {
+        !self->fresh || !self->done || !self->prev_row || !self->refused || !self->entries) {
         snprintf(err, errlen, "link client %s: out of memory for a window of %zu", config->peer,
                  window);
         link_client_destroy(&self);
@@ -554,11 +562,10 @@ static void s_flush(link_client_t *self)
     self->refused_count = 0;
 }
 
-static void s_on_entry(link_client_t *self, const Vigil__V1__AckEntry *entry, uint64_t now_ns,
+static void s_on_entry(link_client_t *self, const link_ack_entry_t *entry, uint64_t now_ns,
                        int64_t now_us)
 {
-    link_slot_t *slot =
-        link_window_find(self->window, entry->message_id.data, entry->message_id.len);
+    link_slot_t *slot = link_window_find(self->window, entry->message_id, entry->message_id_len);
     if (!slot || slot->attempt == 0)
         return; /* a late answer for a message already settled */
     size_t capacity = link_window_capacity(self->window);
@@ -577,13 +584,16 @@ static void s_on_entry(link_client_t *self, const Vigil__V1__AckEntry *entry, ui
         break;
     case VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED: {
         char reason[CLIENT_REASON_MAX];
+        char detail[sizeof((link_result_t *)0)->detail]; /* as long as a receiver writes */
+        snprintf(detail, sizeof detail, "%.*s", (int)entry->detail_len,
+                 entry->detail ? entry->detail : "");
         snprintf(reason, sizeof reason, "refused by %s: %s%s%s", self->peer,
-                 link_reason_name(entry->reason), entry->detail[0] ? ": " : "", entry->detail);
+                 link_reason_name(entry->reason), detail[0] ? ": " : "", detail);
         char id[2 * VIGIL_ID_BYTES + 1];
         util_hex(slot->message_id, VIGIL_ID_BYTES, id);
         log_warn("peer refused a message; parked as an outbound dead letter",
                  "peer=%s message_id=%s type=%d reason=%s detail=%s", self->peer, id, slot->type,
-                 link_reason_name(entry->reason), entry->detail);
+                 link_reason_name(entry->reason), detail);
         s_refuse(self, slot->row_id, reason);
         break;
     }
@@ -603,22 +613,42 @@ static void s_on_entry(link_client_t *self, const Vigil__V1__AckEntry *entry, ui
     link_window_remove(self->window, slot);
 }
 
-/* Handles one received frame: an Envelope of type ACK. */
+/* Handles one received frame: an Envelope of type ACK. The Ack is read in
+ * place (link_codec.c); protobuf-c decides whenever that reader declines. */
 static void s_on_ack_frame(link_client_t *self, const uint8_t *data, size_t size)
 {
-    Vigil__V1__Envelope *envelope = vigil__v1__envelope__unpack(&self->arena.allocator, size, data);
+    Vigil__V1__Envelope *envelope = link_envelope_unpack(&self->arena, size, data);
+    uint64_t now_ns = util_mono_ns();
+    int64_t now_us = link_now_us();
+    bool is_ack = envelope && envelope->type == VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ACK;
+    size_t count = 0;
+    if (is_ack && link_ack_read(envelope->payload.data, envelope->payload.len, self->entries,
+                                self->entry_capacity, &count) == 0) {
+        for (size_t i = 0; i < count; i++)
+            s_on_entry(self, &self->entries[i], now_ns, now_us);
+        link_arena_reset(&self->arena);
+        return;
+    }
     Vigil__V1__Ack *ack = NULL;
-    if (envelope && envelope->type == VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ACK)
+    if (is_ack)
         ack = vigil__v1__ack__unpack(&self->arena.allocator, envelope->payload.len,
                                      envelope->payload.data);
     if (!ack) {
         log_warn("peer sent something that is not an Ack; ignored", "peer=%s bytes=%zu", self->peer,
                  size);
     } else {
-        uint64_t now_ns = util_mono_ns();
-        int64_t now_us = link_now_us();
-        for (size_t i = 0; i < ack->n_entries; i++)
-            s_on_entry(self, ack->entries[i], now_ns, now_us);
+        for (size_t i = 0; i < ack->n_entries; i++) {
+            const Vigil__V1__AckEntry *e = ack->entries[i];
+            link_ack_entry_t entry = {
+                .message_id = e->message_id.data,
+                .message_id_len = e->message_id.len,
+                .status = e->status,
+                .reason = e->reason,
+                .detail = e->detail,
+                .detail_len = e->detail ? strlen(e->detail) : 0,
+            };
+            s_on_entry(self, &entry, now_ns, now_us);
+        }
     }
     link_arena_reset(&self->arena); /* frees the envelope and the ack */
 }
@@ -851,6 +881,7 @@ void link_client_destroy(link_client_t **client_p)
     free(self->done);
     free(self->prev_row);
     free(self->refused);
+    free(self->entries);
     free(self->peer);
     free(self->endpoint);
     free(self->server_key);

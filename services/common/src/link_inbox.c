@@ -14,7 +14,11 @@
  * Handler rejections are recorded too (effects undone): a retransmission
  * gets the same REJECTED answer (docs/protocol.md). Checks made before the
  * transaction (size, decoding, type) are not recorded: they depend only on
- * the bytes and this version of the code.
+ * the bytes and this version of the code. New records are kept in memory
+ * and written in multi-row INSERTs (one statement per INBOX_RECORD_CHUNK
+ * records instead of one per message) before the batch commits, and before
+ * any dedup lookup that could need one of them, so they are exactly as
+ * durable and as visible as records written at once.
  *
  * It must never commit on its own inside a batch (link_server.c decides) and
  * never log a payload value.
@@ -35,6 +39,10 @@
 /* Longest newest-recorded message_id kept for the watermark; a longer one
  * (not written by this version) turns the shortcut off for the batch. */
 #define INBOX_WATERMARK_MAX 64
+/* Inbox records written by one multi-row INSERT (8 parameters each). */
+#define INBOX_RECORD_CHUNK   32
+#define INBOX_RECORD_COLUMNS 8
+#define INBOX_PENDING_FIRST  64 /* first size of the pending-record array */
 
 /* The watermark: the largest message_id in link_inbox, read inside each
  * batch's write transaction and raised by every record this file adds. A
@@ -52,6 +60,14 @@ typedef enum {
     INBOX_WATERMARK_NONE,    /* the inbox holds no blob: every id is new */
     INBOX_WATERMARK_ID,      /* ids above `watermark` are new */
 } inbox_watermark_t;
+
+/* A new inbox record not written yet (see s_record). */
+typedef struct {
+    uint8_t id[VIGIL_ID_BYTES];
+    const char *peer; /* borrowed: valid until the batch ends (link_inbox.h) */
+    int64_t handled_at_ms;
+    link_result_t outcome;
+} inbox_pending_t;
 
 struct link_inbox_t {
     sqlite3 *db;
@@ -72,11 +88,22 @@ struct link_inbox_t {
     sqlite3_stmt *inbox_get;
     sqlite3_stmt *inbox_newest;
     sqlite3_stmt *inbox_add; /* first record of a message */
+    /* [r]: INSERT of r first records; [INBOX_RECORD_CHUNK] is prepared with the inbox, the
+     * shorter ones when a batch first ends with that many. */
+    sqlite3_stmt *inbox_add_rows[INBOX_RECORD_CHUNK + 1];
     sqlite3_stmt *inbox_put; /* replaces a record (replay of a dead letter) */
     sqlite3_stmt *attempts_get;
     sqlite3_stmt *attempts_put;
     sqlite3_stmt *attempts_del;
+    inbox_pending_t *pending; /* records of this batch not written yet */
+    size_t pending_count;
+    size_t pending_capacity;
 };
+
+#define INBOX_ADD_SQL                                                                              \
+    "INSERT INTO link_inbox (message_id, status, reason, case_id, event_id, detail, peer, "        \
+    "handled_at_ms) VALUES "
+#define INBOX_ADD_ROW "(?, ?, ?, ?, ?, ?, ?, ?)"
 
 /* Every statement the inbox keeps prepared, declared once. */
 static const struct {
@@ -93,9 +120,7 @@ static const struct {
      "SELECT status, reason, case_id, event_id, detail FROM link_inbox WHERE message_id = ?1"},
     {offsetof(link_inbox_t, inbox_newest),
      "SELECT message_id FROM link_inbox ORDER BY message_id DESC LIMIT 1"},
-    {offsetof(link_inbox_t, inbox_add),
-     "INSERT INTO link_inbox (message_id, status, reason, case_id, event_id, detail, peer, "
-     "handled_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+    {offsetof(link_inbox_t, inbox_add), INBOX_ADD_SQL "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
     {offsetof(link_inbox_t, inbox_put),
      "INSERT OR REPLACE INTO link_inbox (message_id, status, reason, case_id, event_id, detail, "
      "peer, handled_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
@@ -111,6 +136,22 @@ static const struct {
 static sqlite3_stmt **s_slot(link_inbox_t *self, size_t i)
 {
     return (sqlite3_stmt **)((char *)self + s_statements[i].offset);
+}
+
+/* The INSERT of `rows` first records (1 .. INBOX_RECORD_CHUNK), prepared on
+ * first use. Returns NULL with sqlite's message in `err` (if given). */
+static sqlite3_stmt *s_rows_statement(link_inbox_t *self, size_t rows, char *err, size_t errlen)
+{
+    if (self->inbox_add_rows[rows])
+        return self->inbox_add_rows[rows];
+    char sql[sizeof INBOX_ADD_SQL + INBOX_RECORD_CHUNK * sizeof(", " INBOX_ADD_ROW)];
+    size_t used = (size_t)snprintf(sql, sizeof sql, "%s", INBOX_ADD_SQL);
+    for (size_t i = 0; i < rows; i++)
+        used +=
+            (size_t)snprintf(sql + used, sizeof sql - used, "%s%s", i ? ", " : "", INBOX_ADD_ROW);
+    if (link_prepare(self->db, sql, &self->inbox_add_rows[rows], err, errlen))
+        return NULL;
+    return self->inbox_add_rows[rows];
 }
 
 link_inbox_t *link_inbox_new(sqlite3 *db, const vault_t *vault, const link_route_t *routes,
@@ -132,6 +173,10 @@ link_inbox_t *link_inbox_new(sqlite3 *db, const vault_t *vault, const link_route
             return NULL;
         }
     }
+    if (!s_rows_statement(self, INBOX_RECORD_CHUNK, err, errlen)) {
+        link_inbox_destroy(&self);
+        return NULL;
+    }
     sqlite3_stmt *count = NULL;
     if (link_prepare(db, "SELECT count(*) FROM link_attempts", &count, err, errlen)) {
         link_inbox_destroy(&self);
@@ -150,6 +195,9 @@ void link_inbox_destroy(link_inbox_t **inbox_p)
         return;
     for (size_t i = 0; i < INBOX_STATEMENTS; i++)
         sqlite3_finalize(*s_slot(self, i));
+    for (size_t i = 0; i <= INBOX_RECORD_CHUNK; i++)
+        sqlite3_finalize(self->inbox_add_rows[i]);
+    free(self->pending);
     free(self);
     *inbox_p = NULL;
 }
@@ -209,9 +257,12 @@ static void s_watermark_raise(link_inbox_t *self, const uint8_t *id, size_t id_l
     self->watermark_kind = INBOX_WATERMARK_ID;
 }
 
+static int s_flush_records(link_inbox_t *self);
+
 int link_inbox_begin(link_inbox_t *inbox)
 {
     inbox->watermark_kind = INBOX_WATERMARK_OFF;
+    inbox->pending_count = 0;
     if (link_step_done(inbox->begin))
         return -1;
     if (s_watermark_read(inbox)) {
@@ -224,12 +275,15 @@ int link_inbox_begin(link_inbox_t *inbox)
 int link_inbox_commit(link_inbox_t *inbox)
 {
     inbox->watermark_kind = INBOX_WATERMARK_OFF;
+    if (s_flush_records(inbox))
+        return -1; /* the caller rolls back */
     return link_step_done(inbox->commit);
 }
 
 void link_inbox_rollback(link_inbox_t *inbox)
 {
     inbox->watermark_kind = INBOX_WATERMARK_OFF;
+    inbox->pending_count = 0;
     if (!sqlite3_get_autocommit(inbox->db))
         link_step_done(inbox->rollback);
 }
@@ -249,22 +303,102 @@ static void s_bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
         sqlite3_bind_null(stmt, index);
 }
 
-/* Writes the outcome into link_inbox (`replace`: over an older record).
- * Returns 0 or -1. */
+/* Binds one record to parameters first .. first + 7 of `stmt`. */
+static void s_bind_record(sqlite3_stmt *stmt, int first, const uint8_t *id, size_t id_len,
+                          const char *peer, const link_result_t *outcome, int64_t handled_at_ms)
+{
+    sqlite3_bind_blob(stmt, first, id, (int)id_len, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, first + 1, (int)outcome->status);
+    sqlite3_bind_int(stmt, first + 2, (int)outcome->reason);
+    s_bind_text_or_null(stmt, first + 3, outcome->case_id);
+    s_bind_text_or_null(stmt, first + 4, outcome->event_id);
+    s_bind_text_or_null(stmt, first + 5, outcome->detail);
+    sqlite3_bind_text(stmt, first + 6, peer ? peer : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, first + 7, handled_at_ms);
+}
+
+/* Writes the batch's pending records, INBOX_RECORD_CHUNK per statement
+ * (the tail with a shorter one). Returns 0, or -1 (the batch must roll
+ * back; sqlite's message stays on the connection). */
+static int s_flush_records(link_inbox_t *self)
+{
+    size_t i = 0, n = self->pending_count;
+    while (i < n) {
+        size_t rows = n - i < INBOX_RECORD_CHUNK ? n - i : INBOX_RECORD_CHUNK;
+        sqlite3_stmt *insert = s_rows_statement(self, rows, NULL, 0);
+        if (!insert) { /* cannot prepare it: one record at a time, as ever */
+            rows = 1;
+            insert = self->inbox_add;
+        }
+        for (size_t row = 0; row < rows; row++) {
+            const inbox_pending_t *p = &self->pending[i + row];
+            s_bind_record(insert, 1 + (int)row * INBOX_RECORD_COLUMNS, p->id, sizeof p->id, p->peer,
+                          &p->outcome, p->handled_at_ms);
+        }
+        if (link_step_done(insert))
+            return -1;
+        i += rows;
+    }
+    self->pending_count = 0;
+    return 0;
+}
+
+/* Keeps a new record for s_flush_records(). Returns 0, or -1 when memory
+ * ran out (the caller then writes it at once). */
+static int s_defer_record(link_inbox_t *self, const uint8_t *id, const char *peer,
+                          const link_result_t *outcome, int64_t handled_at_ms)
+{
+    if (self->pending_count == self->pending_capacity) {
+        size_t capacity = self->pending_capacity ? 2 * self->pending_capacity : INBOX_PENDING_FIRST;
+        inbox_pending_t *grown = realloc(self->pending, capacity * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->pending = grown;
+        self->pending_capacity = capacity;
+    }
+    inbox_pending_t *p = &self->pending[self->pending_count++];
+    memcpy(p->id, id, sizeof p->id);
+    p->peer = peer;
+    p->handled_at_ms = handled_at_ms;
+    p->outcome = *outcome;
+    return 0;
+}
+
+/* True when a record for `id` may wait in memory. Only ids at or below the
+ * watermark get here (retransmissions, ids made in the same microsecond,
+ * a sender whose clock is behind); from INBOX_RECORD_CHUNK pending records
+ * it answers true without a scan, so the caller writes them (one full
+ * multi-row INSERT) and a batch of such ids never costs a quadratic scan.
+ * Cannot fail. */
+static bool s_pending_has(const link_inbox_t *self, const uint8_t *id, size_t id_len)
+{
+    if (id_len != VIGIL_ID_BYTES)
+        return false; /* such ids are never deferred */
+    if (self->pending_count >= INBOX_RECORD_CHUNK)
+        return true;
+    for (size_t i = 0; i < self->pending_count; i++)
+        if (memcmp(self->pending[i].id, id, VIGIL_ID_BYTES) == 0)
+            return true;
+    return false;
+}
+
+/* Records the outcome in link_inbox (`replace`: over an older record). A
+ * first record of a well-formed id waits in memory until the batch commits
+ * or a lookup needs it (s_flush_records); others are written at once, after
+ * the pending ones. Returns 0 or -1. */
 static int s_record(link_inbox_t *self, const uint8_t *id, size_t id_len, const char *peer,
                     const link_result_t *outcome, bool replace)
 {
-    sqlite3_stmt *put = replace ? self->inbox_put : self->inbox_add;
-    sqlite3_bind_blob(put, 1, id, (int)id_len, SQLITE_STATIC);
-    sqlite3_bind_int(put, 2, (int)outcome->status);
-    sqlite3_bind_int(put, 3, (int)outcome->reason);
-    s_bind_text_or_null(put, 4, outcome->case_id);
-    s_bind_text_or_null(put, 5, outcome->event_id);
-    s_bind_text_or_null(put, 6, outcome->detail);
-    sqlite3_bind_text(put, 7, peer ? peer : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(put, 8, util_now_ms());
-    if (link_step_done(put))
-        return -1;
+    int64_t now_ms = util_now_ms();
+    if (replace || id_len != VIGIL_ID_BYTES ||
+        s_defer_record(self, id, peer, outcome, now_ms) != 0) {
+        if (s_flush_records(self))
+            return -1;
+        sqlite3_stmt *put = replace ? self->inbox_put : self->inbox_add;
+        s_bind_record(put, 1, id, id_len, peer, outcome, now_ms);
+        if (link_step_done(put))
+            return -1;
+    }
     s_watermark_raise(self, id, id_len);
     return 0;
 }
@@ -370,6 +504,9 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope, c
     sqlite3_stmt *get = self->inbox_get;
     int step = SQLITE_DONE; /* above the watermark: new, no lookup needed */
     if (!s_above_watermark(self, id, id_len)) {
+        /* The record may be one of this batch's, not written yet. */
+        if (s_pending_has(self, id, id_len) && s_flush_records(self))
+            return -1;
         sqlite3_bind_blob(get, 1, id, (int)id_len, SQLITE_STATIC);
         step = sqlite3_step(get);
     }

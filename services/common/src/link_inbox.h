@@ -30,8 +30,10 @@ void link_inbox_destroy(link_inbox_t **inbox_p);
 /* The handler routed for `type`, or NULL. Cannot fail. */
 link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK of a batch. Return 0 or -1 (sqlite's
- * message stays on the connection). */
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK of a batch. COMMIT first writes the
+ * inbox records the batch kept in memory; when that fails it returns -1
+ * without committing (roll back). Return 0 or -1 (sqlite's message stays on
+ * the connection). */
 int link_inbox_begin(link_inbox_t *inbox);
 int link_inbox_commit(link_inbox_t *inbox);
 void link_inbox_rollback(link_inbox_t *inbox);
@@ -39,7 +41,9 @@ void link_inbox_rollback(link_inbox_t *inbox);
 /* Handles one decoded, routable message inside the open batch transaction.
  * `raw` is the envelope as received (kept, sealed, if it is dead-lettered).
  * Fills `outcome` with the answer for the sender and *kind. Returns 0, or
- * -1 when sqlite failed in a way that spoils the batch (roll it back). */
+ * -1 when sqlite failed in a way that spoils the batch (roll it back).
+ * `peer` is borrowed until the batch commits or rolls back (the record may
+ * be written then). */
 int link_inbox_handle(link_inbox_t *inbox, const Vigil__V1__Envelope *envelope, const uint8_t *raw,
                       size_t raw_len, const char *peer, link_result_t *outcome,
                       link_inbox_kind_t *kind);

@@ -5,7 +5,8 @@
  * sender's table), link_deadletter.c (parked messages), link_inbox.c (the
  * receiver's per-message transaction work), link_prune.c (inbox retention),
  * link_server.c (the ROUTER socket, batches and acks), link_window.c (the
- * sender's in-flight table) and link_client.c (the DEALER socket,
+ * sender's in-flight table), link_codec.c (hand-written Ack and Envelope
+ * coding for the hot paths) and link_client.c (the DEALER socket,
  * retransmits and ack handling). This header is private to those files:
  * services use vigil/link.h only.
  *
@@ -57,6 +58,26 @@ int link_peek_bytes_field(const uint8_t *data, size_t len, uint32_t field_number
 /* Appends a varint to `out` and returns the number of bytes written (at most
  * LINK_VARINT_MAX). Cannot fail. */
 size_t link_put_varint(uint8_t *out, uint64_t value);
+
+/* One entry of a serialized Ack, as link_ack_read() reports it: pointers
+ * into the Ack's bytes, valid while they are. `detail` is not
+ * NUL-terminated. Fields absent from the entry are zero / NULL. */
+typedef struct {
+    const uint8_t *message_id;
+    size_t message_id_len;
+    Vigil__V1__AckStatus status;
+    Vigil__V1__ReasonCode reason;
+    const char *detail;
+    size_t detail_len;
+} link_ack_entry_t;
+
+/* Reads the serialized Ack payload `data` (link_codec.c) into `entries`
+ * (room for `capacity`), in order, without unpacking it, and sets *count.
+ * Returns 0, or -1 when the bytes hold anything it does not take or more
+ * than `capacity` entries (the caller then unpacks with protobuf-c, which
+ * decides, and must ignore `entries`). */
+int link_ack_read(const uint8_t *data, size_t len, link_ack_entry_t *entries, size_t capacity,
+                  size_t *count);
 
 /* Lower-case label names for metrics and logs: "malformed", "accepted".
  * Return "unknown" for values outside the enums. Cannot fail. */
@@ -112,6 +133,23 @@ typedef struct {
     ProtobufCAllocator allocator; /* pass &arena->allocator to *_unpack() */
     link_arena_chunk_t *chunks;   /* newest first; the last one is kept on reset */
 } link_arena_t;
+
+/* Unpacks a serialized Envelope into `arena` (link_codec.c): read in
+ * place when it holds only the fields this version knows, with protobuf-c
+ * otherwise, so the result is always what vigil__v1__envelope__unpack()
+ * would give. Returns NULL when the bytes are not an Envelope or memory ran
+ * out; what it took goes back with link_arena_reset(). */
+Vigil__V1__Envelope *link_envelope_unpack(link_arena_t *arena, size_t len, const uint8_t *data);
+
+/* Writes `envelope` as vigil__v1__envelope__pack() would, byte for byte,
+ * into `out`, which must hold vigil__v1__envelope__get_packed_size() bytes
+ * (link_codec.c). Unknown fields are not written (an envelope the caller
+ * builds has none). Returns the number of bytes written. Cannot fail. */
+size_t link_envelope_pack(const Vigil__V1__Envelope *envelope, uint8_t *out);
+
+/* The in-place half of link_envelope_unpack(): the Envelope, or NULL when
+ * it declines (then protobuf-c must decide). For tests. */
+Vigil__V1__Envelope *link_envelope_read(link_arena_t *arena, size_t len, const uint8_t *data);
 
 /* Sets up an empty arena. Cannot fail (memory is taken on first use). */
 void link_arena_init(link_arena_t *arena);

@@ -304,7 +304,7 @@ static void s_check(link_server_t *self, server_item_t *item)
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_TOO_LARGE, detail);
         return;
     }
-    item->envelope = vigil__v1__envelope__unpack(&self->arena.allocator, size, data);
+    item->envelope = link_envelope_unpack(&self->arena, size, data);
     if (!item->envelope) {
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_MALFORMED,
                  "frame is not a vigil.v1.Envelope");
