@@ -45,6 +45,7 @@
 #define NS_PER_S          1000000000LL
 #define US_PER_S          1000000ULL
 #define BYTES_PER_KIB     1024.0
+#define ID_TIME_BYTES     8 /* message id: clock first, as libvigil-client's */
 
 typedef enum { TARGET_VIGIL, TARGET_RABBIT } target_t;
 
@@ -60,6 +61,7 @@ typedef struct {
     size_t *lengths;
     long long *sent_ns;
     double *latency_ms; /* per answered event */
+    size_t id_offset;   /* where the message id starts in every frame */
     int answered;
     int failures;
     long long start_ns, end_ns;
@@ -73,7 +75,9 @@ static long long s_now_ns(void)
 }
 
 /* Serialized envelopes of distinct valid contacts; the message id carries
- * the index in its last 4 bytes. */
+ * the index in its last 4 bytes. Its first 8 bytes are stamped with the
+ * clock when the frame is sent (s_stamp_id), as libvigil-client's ids are
+ * (services/client/src/client.c, s_new_message_id). */
 static void s_build_frames(worker_t *w)
 {
     w->frames = calloc((size_t)w->count, sizeof *w->frames);
@@ -102,7 +106,25 @@ static void s_build_frames(worker_t *w)
         w->lengths[i] = vigil__v1__envelope__get_packed_size(&envelope);
         w->frames[i] = malloc(w->lengths[i]);
         vigil__v1__envelope__pack(&envelope, w->frames[i]);
+        const uint8_t *at = memmem(w->frames[i], w->lengths[i], id, sizeof id);
+        if (!at) {
+            fprintf(stderr, "bench_intake: message id not found in a packed envelope\n");
+            exit(EXIT_FAILURE);
+        }
+        w->id_offset = (size_t)(at - w->frames[i]);
     }
+}
+
+/* Writes the wall clock in microseconds, big-endian, over the first 8
+ * bytes of the frame's message id, as libvigil-client does at publish. */
+static void s_stamp_id(const worker_t *w, int index)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long now = (unsigned long long)ts.tv_sec * US_PER_S + ts.tv_nsec / 1000;
+    uint8_t *id = w->frames[index] + w->id_offset;
+    for (int i = ID_TIME_BYTES - 1; i >= 0; i--, now >>= 8)
+        id[i] = (uint8_t)now;
 }
 
 static void s_free_frames(worker_t *w)
@@ -137,6 +159,7 @@ static void *s_vigil_worker(void *arg)
                          (w->rate ? (long long)w->count * NS_PER_S / w->rate : 0);
     while (w->answered + w->failures < w->count && s_now_ns() < deadline) {
         while (next < w->count && inflight < WINDOW && s_now_ns() >= s_due_ns(w, next)) {
+            s_stamp_id(w, next);
             zframe_t *frame = zframe_new(w->frames[next], w->lengths[next]);
             w->sent_ns[next] = s_now_ns();
             zframe_send(&frame, socket, 0);

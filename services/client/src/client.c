@@ -48,11 +48,15 @@ enum {
     CLIENT_MONITOR_ENDPOINT_MAX = 96,
     CLIENT_MONITOR_HEADER_BYTES = 6, /* uint16 event + uint32 value */
     CLIENT_ERR_MAX = 256,
+    CLIENT_ID_TIME_BYTES = 8, /* message id: big-endian microseconds, then random bytes */
+    CLIENT_BITS_PER_BYTE = 8,
 };
 
 #define CLIENT_NS_PER_MS UINT64_C(1000000)
 #define CLIENT_NS_PER_S  UINT64_C(1000000000)
 #define CLIENT_MS_PER_S  1000
+#define CLIENT_NS_PER_US UINT64_C(1000)
+#define CLIENT_US_PER_S  UINT64_C(1000000)
 #define CLIENT_NEVER     UINT64_MAX
 
 static const char s_default_endpoint[] = "tcp://127.0.0.1:7100";
@@ -124,6 +128,24 @@ static int64_t s_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * CLIENT_MS_PER_S + ts.tv_nsec / (long)CLIENT_NS_PER_MS;
+}
+
+/* A new message id: the wall clock in microseconds (8 bytes, big-endian),
+ * then 8 random bytes, the layout of the link's own ids (link_outbox.c).
+ * Still unique (64 random bits per microsecond), but roughly increasing, so
+ * intake's de-duplication table (keyed by message id) grows at its right
+ * edge instead of rewriting a random page for every request. The id only
+ * tells what Envelope.created_at_ms already says. Cannot fail. */
+static void s_new_message_id(uint8_t id[VCLIENT_ID_BYTES])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * CLIENT_US_PER_S + (uint64_t)ts.tv_nsec / CLIENT_NS_PER_US;
+    for (int i = CLIENT_ID_TIME_BYTES - 1; i >= 0; i--) {
+        id[i] = (uint8_t)now;
+        now >>= CLIENT_BITS_PER_BYTE;
+    }
+    randombytes_buf(id + CLIENT_ID_TIME_BYTES, VCLIENT_ID_BYTES - CLIENT_ID_TIME_BYTES);
 }
 
 static uint64_t s_max3(uint64_t a, uint64_t b, uint64_t c)
@@ -700,8 +722,8 @@ static int s_publish_owned(vclient_t *c, int type, uint8_t *payload, size_t len,
     }
     uint8_t id[VCLIENT_ID_BYTES];
     request_t *r = NULL;
-    while (r == NULL) { /* a repeated 128-bit random id will not happen; but never alias one */
-        randombytes_buf(id, sizeof id);
+    while (r == NULL) { /* a repeated 64-bit random tail will not happen; but never alias one */
+        s_new_message_id(id);
         r = request_table_add(c->table, id);
     }
     r->type = type;

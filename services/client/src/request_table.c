@@ -2,7 +2,8 @@
  *
  * Slots are a plain array with a stack of free slot numbers. The index is a
  * power-of-two array of slot numbers probed linearly from a hash of the id
- * (the first 8 bytes: the ids are random, so they are already a good hash)
+ * (the last 8 bytes: random in every id, so already a good hash; the first
+ * 8 are a timestamp)
  * and kept at most half full; removal shifts later entries back instead of
  * leaving tombstones, so lookups never degrade over a long run. It must
  * never look at a payload.
@@ -31,7 +32,7 @@ struct request_table_t {
 static size_t s_home(const request_table_t *table, const uint8_t id[VCLIENT_ID_BYTES])
 {
     uint64_t h;
-    memcpy(&h, id, sizeof h);
+    memcpy(&h, id + VCLIENT_ID_BYTES - sizeof h, sizeof h);
     return (size_t)h & table->index_mask;
 }
 

@@ -1,9 +1,10 @@
 /* request_table.h: the client's unanswered requests, found by message id.
  *
  * A fixed number of slots (the window) plus an open-addressing index keyed
- * by the random message id, so matching an answer to its request costs the
- * same with 16 or 65536 requests in flight. Internal to libvigil-client;
- * nothing here is exported. It stores payloads but never looks into them.
+ * by message id (hashed on its random half), so matching an answer to its
+ * request costs the same with 16 or 65536 requests in flight. Internal to
+ * libvigil-client; nothing here is exported. It stores payloads but never
+ * looks into them.
  */
 #ifndef VCLIENT_REQUEST_TABLE_H
 #define VCLIENT_REQUEST_TABLE_H

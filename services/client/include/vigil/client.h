@@ -31,7 +31,8 @@
  * VCLIENT_EFULL when the window is full.
  *
  * Wire protocol: one ZeroMQ DEALER socket; each request is one frame, a
- * serialized vigil.v1.Envelope (16-byte random message_id, type,
+ * serialized vigil.v1.Envelope (16-byte message_id: 8 bytes of wall-clock
+ * microseconds, big-endian, then 8 random bytes; type,
  * created_at_ms, payload); each answer is an Envelope of type ACK whose
  * payload is a vigil.v1.Ack. See docs/protocol.md and the .proto files
  * installed under share/vigil/proto.
@@ -57,7 +58,7 @@ extern "C" {
 
 #define VCLIENT_API __attribute__((visibility("default")))
 
-#define VCLIENT_ID_BYTES 16 /* message ids are 128 random bits */
+#define VCLIENT_ID_BYTES 16 /* message ids: 64-bit time in us, then 64 random bits */
 
 /* Return codes: 0 or one of these negative values. */
 enum {
