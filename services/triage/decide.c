@@ -4,10 +4,21 @@
  * that records a fresh attempt for every case whose previous attempt
  * failed, so the attempt is durable before the plugin sees the case; (2)
  * policy_route_batch() for the whole batch (the plugins run in the policy
- * worker; a crash or hang there costs only the case in flight); (3) one
- * transaction with every decision, case update and onward message. Metrics
- * are counted after the commit. A failed store step rolls back and the pass
- * is retried after DECIDE_RETRY_MS.
+ * worker; a crash or hang there costs only the case in flight), after which
+ * every case's outcome is settled in memory (the pass is "staged"); (3) the
+ * writes: every decision, case update and onward message, all at once, in
+ * one transaction. With triage.decision_wait_ms > 0, step 3 rides in the
+ * next link batch's transaction when one comes within that time
+ * (decide_share_commit(), called by the case-view handler: one fsync for
+ * both), else it commits on its own; with 0 (the default) it commits at
+ * once, on its own.
+ * Either way the attempts of the staged cases were durable before their
+ * plugin calls, so a crash before step 3 commits counts as a plugin failure
+ * at the next start exactly as before. No new pass starts while one is
+ * staged, so a staged case is never loaded twice. Metrics are counted once
+ * the writes are known to be committed. A failed store step rolls back
+ * (only the writes, never the link batch they rode in) and is retried after
+ * DECIDE_RETRY_MS.
  */
 #include "decide.h"
 
@@ -22,15 +33,22 @@
 
 enum {
     DECIDE_SOON_MS = 1,    /* a pass after the current callback */
+    DECIDE_NO_TIMER = -1,  /* timer_id when no timer is set */
     DECIDE_RETRY_MS = 500, /* after a store failure */
     ERR_LEN = 256,
     STATE_LEN = 2,
     COUNTY_LEN = 5,
     ZIP3_LEN = 3,
 };
-#define NS_PER_S  1e9
-#define NS_PER_MS 1e6
-#define MS_PER_S  1e3
+#define NS_PER_S      1e9
+#define NS_PER_MS     1e6
+#define MS_PER_S      1e3
+#define NS_PER_MS_INT UINT64_C(1000000)
+/* The savepoint step 3 runs under inside a link batch's transaction: its
+ * failure undoes the decisions only, never the cases the batch stored. */
+#define SHARE_SAVEPOINT "SAVEPOINT triage_decisions"
+#define SHARE_RELEASE   "RELEASE triage_decisions"
+#define SHARE_ROLLBACK  "ROLLBACK TO triage_decisions"
 
 static const char s_select_pending_sql[] =
     "SELECT case_id, view, attempts, failures FROM cases WHERE state = 0"
@@ -43,6 +61,7 @@ static const char s_add_attempt_sql[] =
 static const char s_add_failure_sql[] =
     "UPDATE cases SET failures = failures + 1 WHERE case_id = ?1";
 static const char s_count_pending_sql[] = "SELECT count(*) FROM cases WHERE state = 0";
+static const char s_probe_case_sql[] = "SELECT state, failures FROM cases WHERE case_id = ?1";
 
 /* One case in a pass. */
 typedef struct {
@@ -54,9 +73,12 @@ typedef struct {
     bool location_flagged; /* a location field was malformed and ignored */
     bool exhausted;        /* failed too often: fallback without the plugin */
     bool needs_attempt;    /* the last recorded attempt was used: record another */
-    size_t request;        /* index in requests[] */
-    /* outcome, counted in the metrics once the pass committed */
-    bool decided;
+    size_t request;        /* index in requests[] (the fallback's, for an exhausted case) */
+    /* outcome, settled after the plugin call; counted in the metrics once
+     * the pass's writes committed */
+    bool failed;  /* the plugin crashed or hung on it: one more failure */
+    bool retry;   /* failed, not yet exhausted: stays pending for the next pass */
+    bool decided; /* gets a decision */
     Vigil__V1__Priority final;
     bool review;
     bool used_fallback;
@@ -73,12 +95,23 @@ struct decide_t {
     sqlite3_stmt *add_attempt;
     sqlite3_stmt *add_failure;
     sqlite3_stmt *count_pending;
+    sqlite3_stmt *probe_case;
     size_t capacity;
     decide_item_t *items;
     policy_request_t *requests;
     Vigil__V1__CaseView empty_view; /* for a stored view that no longer unpacks */
-    bool scheduled;
+    int timer_id;                   /* the one pending loop timer, or DECIDE_NO_TIMER */
+    uint64_t timer_due_ns;          /* when it fires (util_mono_ns) */
+    /* the staged pass: outcomes settled, writes not yet known committed */
+    size_t staged;         /* cases in it (0: none staged) */
+    bool written;          /* its writes went into a link batch not yet checked */
+    uint64_t staged_at_ns; /* when it was staged (its writes wait until + wait_ms) */
+    uint64_t pass_started_ns;
+    int64_t decided_at_ms; /* the pass's clock for every decision in it */
+    size_t staged_decided, staged_retry;
 };
+
+static void s_free_views(decide_t *decide);
 
 decide_t *decide_new(triage_t *triage, char *err, size_t errlen)
 {
@@ -88,6 +121,7 @@ decide_t *decide_new(triage_t *triage, char *err, size_t errlen)
         return NULL;
     }
     decide->triage = triage;
+    decide->timer_id = DECIDE_NO_TIMER;
     decide->db = service_db(triage->service);
     decide->capacity = (size_t)triage->config->decide_batch;
     decide->items = calloc(decide->capacity, sizeof *decide->items);
@@ -99,7 +133,7 @@ decide_t *decide_new(triage_t *triage, char *err, size_t errlen)
     } statements[] = {
         {s_select_pending_sql, &decide->select_pending}, {s_insert_case_sql, &decide->insert_case},
         {s_add_attempt_sql, &decide->add_attempt},       {s_add_failure_sql, &decide->add_failure},
-        {s_count_pending_sql, &decide->count_pending},
+        {s_count_pending_sql, &decide->count_pending},   {s_probe_case_sql, &decide->probe_case},
     };
     if (!decide->items || !decide->requests) {
         snprintf(err, errlen, "out of memory");
@@ -128,11 +162,16 @@ void decide_destroy(decide_t **decide_p)
         return;
     }
     decide_t *decide = *decide_p;
+    if (decide->timer_id != DECIDE_NO_TIMER) {
+        zloop_timer_end(service_loop(decide->triage->service), decide->timer_id);
+    }
+    s_free_views(decide);
     sqlite3_finalize(decide->select_pending);
     sqlite3_finalize(decide->insert_case);
     sqlite3_finalize(decide->add_attempt);
     sqlite3_finalize(decide->add_failure);
     sqlite3_finalize(decide->count_pending);
+    sqlite3_finalize(decide->probe_case);
     record_destroy(&decide->record);
     free(decide->items);
     free(decide->requests);
@@ -175,23 +214,35 @@ void decide_close_attempts(decide_t *decide)
 
 /* ---- scheduling --------------------------------------------------------------- */
 
+static void s_tick(decide_t *decide);
+
 static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
     decide_t *decide = arg;
-    decide->scheduled = false;
-    decide_pass(decide, NULL);
+    decide->timer_id = DECIDE_NO_TIMER;
+    s_tick(decide);
     return 0;
 }
 
+/* Makes sure a tick runs within `delay_ms`: keeps a timer that fires
+ * sooner, replaces a later one. */
 static void s_schedule_in(decide_t *decide, size_t delay_ms)
 {
-    if (decide->scheduled) {
-        return;
+    zloop_t *loop = service_loop(decide->triage->service);
+    uint64_t due = util_mono_ns() + (uint64_t)delay_ms * NS_PER_MS_INT;
+    if (decide->timer_id != DECIDE_NO_TIMER) {
+        if (decide->timer_due_ns <= due) {
+            return;
+        }
+        zloop_timer_end(loop, decide->timer_id);
+        decide->timer_id = DECIDE_NO_TIMER;
     }
-    if (zloop_timer(service_loop(decide->triage->service), delay_ms, 1, s_on_timer, decide) >= 0) {
-        decide->scheduled = true;
+    int id = zloop_timer(loop, delay_ms, 1, s_on_timer, decide);
+    if (id >= 0) {
+        decide->timer_id = id;
+        decide->timer_due_ns = due;
     }
 }
 
@@ -268,6 +319,16 @@ static size_t s_load(decide_t *decide)
     return n;
 }
 
+static void s_free_views(decide_t *decide)
+{
+    for (size_t i = 0; decide->items && i < decide->capacity; i++) {
+        if (decide->items[i].view) {
+            vigil__v1__case_view__free_unpacked(decide->items[i].view, NULL);
+            decide->items[i].view = NULL;
+        }
+    }
+}
+
 static const Vigil__V1__CaseView *s_view(decide_t *decide, decide_item_t *item)
 {
     if (item->view) {
@@ -310,10 +371,25 @@ static int s_record_attempts(decide_t *decide, size_t n)
     return store_commit(decide->db);
 }
 
+/* Sets a request's inputs and an empty answer field by field: with its
+ * referral buffers a request is about 7 KiB, and clearing thousands of them
+ * whole per pass cost more than the plugin calls (the policy host sets every
+ * field of the answer it gives). */
 static void s_fill_request(decide_t *decide, decide_item_t *item, policy_request_t *request,
                            int64_t now)
 {
-    memset(request, 0, sizeof *request);
+    policy_decision_t *d = &request->decision;
+    d->assignee_id[0] = '\0';
+    d->escalation_path[0] = '\0';
+    d->rationale[0] = '\0';
+    d->plugin_name[0] = '\0';
+    d->plugin_version[0] = '\0';
+    d->priority_adjustment = 0;
+    d->used_fallback = false;
+    d->needs_human_review = false;
+    d->referral_count = 0;
+    request->outcome = POLICY_OUTCOME_OK;
+    request->detail[0] = '\0';
     request->view = s_view(decide, item);
     request->region = decide->triage->config->regions.items[item->region_index].policy.name;
     request->priority = item->priority.priority;
@@ -322,10 +398,107 @@ static void s_fill_request(decide_t *decide, decide_item_t *item, policy_request
     request->now_ms = now;
 }
 
-typedef struct {
-    size_t decided;
-    size_t retry;
-} pass_counts_t;
+/* After the plugin call: settles each case's outcome in memory (failure
+ * counted, retry, fallback, final priority), so that the writes of step 3
+ * depend on nothing but this and can be run again after a rollback. */
+static void s_settle(decide_t *decide, size_t n)
+{
+    triage_t *triage = decide->triage;
+    int64_t max_failures = triage->config->max_plugin_failures;
+    decide->staged_decided = 0;
+    decide->staged_retry = 0;
+    for (size_t i = 0; i < n; i++) {
+        decide_item_t *item = &decide->items[i];
+        policy_request_t *request = &decide->requests[item->request];
+        if (!item->exhausted && (request->outcome == POLICY_OUTCOME_CRASHED ||
+                                 request->outcome == POLICY_OUTCOME_TIMED_OUT)) {
+            triage_region_metrics_t *m = triage_metrics_region(triage->metrics, item->region_index);
+            metric_inc(request->outcome == POLICY_OUTCOME_CRASHED ? m->crashes : m->timeouts);
+            log_warn("plugin failed on a case", "case=%s region=%s outcome=%s failures=%lld",
+                     item->case_id, request->region,
+                     request->outcome == POLICY_OUTCOME_CRASHED ? "crashed" : "timed_out",
+                     (long long)item->failures + 1);
+            item->failed = true;
+            if (item->failures + 1 < max_failures) {
+                item->retry = true;
+                decide->staged_retry++;
+                continue; /* stays pending: the next pass tries again */
+            }
+            item->exhausted = true;
+        }
+        item->reason = TRIAGE_FALLBACK_PLUGIN;
+        if (item->exhausted) {
+            char why[POLICY_DETAIL_MAX];
+            snprintf(why, sizeof why, "the plugin crashed or hung on this case %lld times",
+                     (long long)(item->failures + (item->failed ? 1 : 0)));
+            s_fill_request(decide, item, request, decide->decided_at_ms);
+            policy_route_fallback(triage->host, request, why, true);
+            item->reason = TRIAGE_FALLBACK_FAILURES;
+            log_warn("case routed by the region's fallback after repeated plugin failures",
+                     "case=%s region=%s", item->case_id, request->region);
+        }
+        item->final =
+            priority_adjust(item->priority.priority, request->decision.priority_adjustment);
+        item->review = item->location_flagged || request->decision.needs_human_review ||
+                       item->reason == TRIAGE_FALLBACK_FAILURES;
+        item->used_fallback = request->decision.used_fallback;
+        snprintf(item->assignee, sizeof item->assignee, "%s", request->decision.assignee_id);
+        item->decided = true;
+        decide->staged_decided++;
+    }
+}
+
+/* Step 3, inside the caller's open transaction: the failure counts, the
+ * decisions, case updates and onward messages of the staged pass. Changes
+ * nothing in memory. Returns 0, or -1 with a message in `err`. */
+static int s_write(decide_t *decide, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < decide->staged; i++) {
+        decide_item_t *item = &decide->items[i];
+        if (item->failed && s_step_case(decide, decide->add_failure, item->case_id) < 0) {
+            snprintf(err, errlen, "%s", sqlite3_errmsg(decide->db));
+            return -1;
+        }
+        if (!item->decided) {
+            continue;
+        }
+        policy_request_t *request = &decide->requests[item->request];
+        record_input_t input = {
+            .view = s_view(decide, item),
+            .region_index = item->region_index,
+            .priority = item->final,
+            .advise_emergency_services = item->priority.advise_emergency_services ||
+                                         item->final == VIGIL__V1__PRIORITY__PRIORITY_P1,
+            .decision = &request->decision,
+            .escalation_level = 0,
+            .decided_at_ms = decide->decided_at_ms,
+            .needs_human_review = item->review,
+            .kind = VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_CASE_TRIAGED,
+        };
+        if (record_decision(decide->record, &input, NULL, err, errlen) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether the staged writes that went into a link batch were committed:
+ * the batch may have been rolled back after the handler returned. Reads
+ * the first staged case (the writes are one unit). */
+static bool s_written_durable(decide_t *decide)
+{
+    const decide_item_t *item = &decide->items[0];
+    sqlite3_stmt *probe = decide->probe_case;
+    sqlite3_bind_text(probe, 1, item->case_id, -1, SQLITE_STATIC);
+    bool durable = false;
+    if (sqlite3_step(probe) == SQLITE_ROW) {
+        durable = item->decided ? sqlite3_column_int(probe, 0) != CASE_STATE_PENDING
+                                : sqlite3_column_int64(probe, 1) > item->failures;
+    }
+    sqlite3_reset(probe);
+    sqlite3_clear_bindings(probe);
+    return durable;
+}
 
 static void s_count(decide_t *decide, size_t n)
 {
@@ -350,17 +523,103 @@ static void s_count(decide_t *decide, size_t n)
     }
 }
 
-int decide_pass(decide_t *decide, size_t *decided)
+/* The staged pass is committed: peers, metrics, and the next pass. */
+static void s_finish(decide_t *decide, bool shared)
 {
     triage_t *triage = decide->triage;
-    sqlite3 *db = decide->db;
-    if (decided) {
-        *decided = 0;
+    size_t n = decide->staged;
+    service_kick_peers(triage->service);
+    s_count(decide, n);
+    double seconds = (double)(util_mono_ns() - decide->pass_started_ns) / NS_PER_S;
+    metric_observe(triage->metrics->decide_seconds, seconds);
+    log_debug("decision pass committed", "cases=%zu decided=%zu retry=%zu ms=%.1f shared=%s", n,
+              decide->staged_decided, decide->staged_retry, seconds * MS_PER_S,
+              shared ? "true" : "false");
+    bool again = n == decide->capacity || decide->staged_retry > 0;
+    decide->staged = 0;
+    decide->written = false;
+    s_free_views(decide);
+    if (again) {
+        s_schedule_in(decide, DECIDE_SOON_MS);
+    } else {
+        sqlite3_stmt *count = decide->count_pending;
+        if (sqlite3_step(count) == SQLITE_ROW) {
+            metric_set(triage->metrics->pending, (double)sqlite3_column_int64(count, 0));
+        }
+        sqlite3_reset(count);
     }
-    if (!sqlite3_get_autocommit(db)) {
-        s_schedule_in(decide, DECIDE_SOON_MS); /* someone's transaction is open: later */
+}
+
+/* Commits the staged writes in a transaction of their own. Returns 0, or
+ * -1 after rolling back (they stay staged and are retried). */
+static int s_commit_alone(decide_t *decide)
+{
+    char err[ERR_LEN] = "";
+    if (store_begin(decide->db) < 0) {
+        snprintf(err, sizeof err, "begin: %s", sqlite3_errmsg(decide->db));
+    } else if (s_write(decide, err, sizeof err) < 0) {
+        store_rollback(decide->db);
+    } else if (store_commit(decide->db) < 0) {
+        snprintf(err, sizeof err, "commit: %s", sqlite3_errmsg(decide->db));
+        store_rollback(decide->db);
+    } else {
+        s_finish(decide, false);
         return 0;
     }
+    log_error("recording decisions failed; retrying", "error=%s cases=%zu", err, decide->staged);
+    s_schedule_in(decide, DECIDE_RETRY_MS);
+    return -1;
+}
+
+int decide_share_commit(decide_t *decide, sqlite3 *db)
+{
+    if (decide->staged == 0 || decide->written || sqlite3_get_autocommit(db)) {
+        return 0;
+    }
+    char err[ERR_LEN] = "";
+    if (store_exec(db, SHARE_SAVEPOINT, err, sizeof err) < 0) {
+        log_warn("decisions could not join the link batch; they commit on their own", "error=%s",
+                 err);
+        return -1;
+    }
+    if (s_write(decide, err, sizeof err) < 0) {
+        char undo[ERR_LEN];
+        if (store_exec(db, SHARE_ROLLBACK, undo, sizeof undo) < 0 ||
+            store_exec(db, SHARE_RELEASE, undo, sizeof undo) < 0) {
+            log_error("could not undo the decisions in the link batch", "error=%s", undo);
+        }
+        log_warn("decisions could not join the link batch; they commit on their own",
+                 "error=%s cases=%zu", err, decide->staged);
+        return -1;
+    }
+    if (store_exec(db, SHARE_RELEASE, err, sizeof err) < 0) {
+        log_error("could not release the decisions' savepoint", "error=%s", err);
+        return -1;
+    }
+    decide->written = true;
+    s_schedule_in(decide, DECIDE_SOON_MS); /* check right after the batch commits */
+    return 0;
+}
+
+void decide_flush(decide_t *decide)
+{
+    if (decide->staged == 0 || !sqlite3_get_autocommit(decide->db)) {
+        return;
+    }
+    if (decide->written && s_written_durable(decide)) {
+        s_finish(decide, true);
+        return;
+    }
+    decide->written = false;
+    (void)s_commit_alone(decide);
+}
+
+/* Steps 1 and 2 of a pass: load, attempts, plugins, outcomes settled and
+ * staged. Returns the number of cases staged (0: none pending), or -1 if
+ * the store failed (retried). */
+static int s_stage(decide_t *decide)
+{
+    triage_t *triage = decide->triage;
     uint64_t started = util_mono_ns();
     size_t n = s_load(decide);
     if (n == 0) {
@@ -380,140 +639,86 @@ int decide_pass(decide_t *decide, size_t *decided)
         item->exhausted = item->exhausted || item->failures >= max_failures;
         item->needs_attempt = !item->exhausted && item->attempts <= item->failures;
     }
-    int rc = -1;
-    char err[ERR_LEN] = "";
     if (s_record_attempts(decide, n) < 0) {
-        snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
-        goto done;
+        log_error("decision pass failed; retrying", "error=%s cases=%zu",
+                  sqlite3_errmsg(decide->db), n);
+        s_free_views(decide);
+        s_schedule_in(decide, DECIDE_RETRY_MS);
+        return -1;
     }
 
-    /* step 2: the plugins */
-    int64_t now = util_now_ms();
+    /* step 2: the plugins; an exhausted case's slot comes after the routed
+     * ones and gets the fallback's answer in s_settle() */
+    decide->decided_at_ms = util_now_ms();
     size_t routed = 0;
     for (size_t i = 0; i < n; i++) {
         decide_item_t *item = &decide->items[i];
         if (!item->exhausted) {
             item->request = routed;
-            s_fill_request(decide, item, &decide->requests[routed++], now);
+            s_fill_request(decide, item, &decide->requests[routed++], decide->decided_at_ms);
+        }
+    }
+    size_t slot = routed;
+    for (size_t i = 0; i < n; i++) {
+        if (decide->items[i].exhausted) {
+            decide->items[i].request = slot++;
         }
     }
     uint64_t routing_started = util_mono_ns();
     if (routed > 0) {
         policy_route_batch(triage->host, decide->requests, routed);
     }
-    uint64_t routed_at = util_mono_ns();
-
-    /* step 3: one transaction for every outcome */
-    policy_request_t fallback_request;
-    pass_counts_t counts = {0};
-    if (store_begin(db) < 0) {
-        snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        decide_item_t *item = &decide->items[i];
-        policy_request_t *request = item->exhausted ? NULL : &decide->requests[item->request];
-        triage_fallback_reason_t reason = TRIAGE_FALLBACK_PLUGIN;
-        if (request && (request->outcome == POLICY_OUTCOME_CRASHED ||
-                        request->outcome == POLICY_OUTCOME_TIMED_OUT)) {
-            triage_region_metrics_t *m = triage_metrics_region(triage->metrics, item->region_index);
-            metric_inc(request->outcome == POLICY_OUTCOME_CRASHED ? m->crashes : m->timeouts);
-            log_warn("plugin failed on a case", "case=%s region=%s outcome=%s failures=%lld",
-                     item->case_id, request->region,
-                     request->outcome == POLICY_OUTCOME_CRASHED ? "crashed" : "timed_out",
-                     (long long)item->failures + 1);
-            if (s_step_case(decide, decide->add_failure, item->case_id) < 0) {
-                snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
-                goto rollback;
-            }
-            if (item->failures + 1 < max_failures) {
-                counts.retry++;
-                continue; /* stays pending: the next pass tries again */
-            }
-            item->exhausted = true;
-        }
-        if (item->exhausted) {
-            char why[POLICY_DETAIL_MAX];
-            snprintf(why, sizeof why, "the plugin crashed or hung on this case %lld times",
-                     (long long)(item->failures + (request ? 1 : 0)));
-            request = &fallback_request;
-            s_fill_request(decide, item, request, now);
-            policy_route_fallback(triage->host, request, why, true);
-            reason = TRIAGE_FALLBACK_FAILURES;
-            log_warn("case routed by the region's fallback after repeated plugin failures",
-                     "case=%s region=%s", item->case_id, request->region);
-        }
-        Vigil__V1__Priority final =
-            priority_adjust(item->priority.priority, request->decision.priority_adjustment);
-        bool review = item->location_flagged || request->decision.needs_human_review ||
-                      reason == TRIAGE_FALLBACK_FAILURES;
-        record_input_t input = {
-            .view = s_view(decide, item),
-            .region_index = item->region_index,
-            .priority = final,
-            .advise_emergency_services = item->priority.advise_emergency_services ||
-                                         final == VIGIL__V1__PRIORITY__PRIORITY_P1,
-            .decision = &request->decision,
-            .escalation_level = 0,
-            .decided_at_ms = now,
-            .needs_human_review = review,
-            .kind = VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_CASE_TRIAGED,
-        };
-        if (record_decision(decide->record, &input, NULL, err, sizeof err) < 0) {
-            goto rollback;
-        }
-        item->decided = true;
-        item->final = final;
-        item->review = review;
-        item->used_fallback = request->decision.used_fallback;
-        snprintf(item->assignee, sizeof item->assignee, "%s", request->decision.assignee_id);
-        item->reason = reason;
-        counts.decided++;
-    }
-    uint64_t recorded_at = util_mono_ns();
-    if (store_commit(db) < 0) {
-        snprintf(err, sizeof err, "commit: %s", sqlite3_errmsg(db));
-        goto rollback;
-    }
-    uint64_t committed_at = util_mono_ns();
-    service_kick_peers(triage->service);
-    s_count(decide, n);
-    rc = 0;
-    if (decided) {
-        *decided = counts.decided;
-    }
-    double seconds = (double)(util_mono_ns() - started) / NS_PER_S;
-    metric_observe(triage->metrics->decide_seconds, seconds);
-    log_debug("decision pass",
-              "cases=%zu decided=%zu retry=%zu ms=%.1f load_ms=%.1f route_ms=%.1f record_ms=%.1f "
-              "commit_ms=%.1f",
-              n, counts.decided, counts.retry, seconds * MS_PER_S,
+    s_settle(decide, n);
+    decide->staged = n;
+    decide->written = false;
+    decide->pass_started_ns = started;
+    decide->staged_at_ns = util_mono_ns();
+    log_debug("decision pass staged", "cases=%zu load_ms=%.1f route_ms=%.1f", n,
               (double)(routing_started - started) / NS_PER_MS,
-              (double)(routed_at - routing_started) / NS_PER_MS,
-              (double)(recorded_at - routed_at) / NS_PER_MS,
-              (double)(committed_at - recorded_at) / NS_PER_MS);
-    if (n == decide->capacity || counts.retry > 0) {
-        s_schedule_in(decide, DECIDE_SOON_MS);
+              (double)(decide->staged_at_ns - routing_started) / NS_PER_MS);
+    return (int)n;
+}
+
+/* The loop's one entry point: settles a staged pass (checks a shared
+ * commit, or commits alone once the wait is over), then stages the next. */
+static void s_tick(decide_t *decide)
+{
+    if (!sqlite3_get_autocommit(decide->db)) {
+        s_schedule_in(decide, DECIDE_SOON_MS); /* someone's transaction is open: later */
+        return;
+    }
+    if (decide->staged > 0) {
+        if (decide->written) {
+            if (s_written_durable(decide)) {
+                s_finish(decide, true);
+            } else {
+                decide->written = false; /* the batch rolled back: alone, now */
+                if (s_commit_alone(decide) < 0) {
+                    return;
+                }
+            }
+        } else {
+            uint64_t wait_ns = (uint64_t)decide->triage->config->decision_wait_ms * NS_PER_MS_INT;
+            uint64_t now = util_mono_ns();
+            if (now < decide->staged_at_ns + wait_ns) {
+                uint64_t left_ns = decide->staged_at_ns + wait_ns - now;
+                s_schedule_in(decide, (size_t)((left_ns + NS_PER_MS_INT - 1) / NS_PER_MS_INT));
+                return;
+            }
+            if (s_commit_alone(decide) < 0) {
+                return;
+            }
+        }
+    }
+    if (decide->staged > 0) {
+        return;
+    }
+    if (s_stage(decide) <= 0) {
+        return;
+    }
+    if (decide->triage->config->decision_wait_ms == 0) {
+        (void)s_commit_alone(decide);
     } else {
-        sqlite3_stmt *count = decide->count_pending;
-        if (sqlite3_step(count) == SQLITE_ROW) {
-            metric_set(triage->metrics->pending, (double)sqlite3_column_int64(count, 0));
-        }
-        sqlite3_reset(count);
+        s_schedule_in(decide, (size_t)decide->triage->config->decision_wait_ms);
     }
-    goto done;
-rollback:
-    store_rollback(db);
-done:
-    if (rc < 0) {
-        log_error("decision pass failed; retrying", "error=%s cases=%zu", err, n);
-        s_schedule_in(decide, DECIDE_RETRY_MS);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (decide->items[i].view) {
-            vigil__v1__case_view__free_unpacked(decide->items[i].view, NULL);
-            decide->items[i].view = NULL;
-        }
-    }
-    return rc;
 }

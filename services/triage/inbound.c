@@ -104,6 +104,10 @@ static int s_on_case_view(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *env
         metric_inc(triage->metrics->cases_stored);
         decide_schedule(triage->decide);
     }
+    /* the last pass's decisions (their attempts committed before their
+     * plugin calls) share this batch's commit; a failure there leaves this
+     * case stored and the decisions to commit on their own */
+    (void)decide_share_commit(triage->decide, db);
 done:
     vigil__v1__case_view__free_unpacked(view, NULL);
     return rc;

@@ -138,6 +138,14 @@ static int s_start(service_t *service)
     if (store_exec(service_db(service), pragma, err, sizeof err) < 0) {
         log_warn("could not enlarge the store's page cache", "error=%s", err);
     }
+    /* Savepoint journals in memory: a link batch runs each handler under a
+     * savepoint, and decisions that share its commit (decision_wait_ms)
+     * touch thousands of pages there; past 64 KiB sqlite would spill the
+     * journal to a temp file and write it for nothing. Durability is
+     * unchanged: the journal only serves rollbacks inside a transaction. */
+    if (store_exec(service_db(service), "PRAGMA temp_store = MEMORY", err, sizeof err) < 0) {
+        log_warn("could not keep savepoint journals in memory", "error=%s", err);
+    }
     triage->regions = region_index_new(triage->config);
     triage->metrics = triage_metrics_new(service_metrics(service), triage->config);
     if (!triage->regions || !triage->metrics) {
@@ -199,6 +207,7 @@ static void s_stop(service_t *service)
     if (!triage) {
         return;
     }
+    decide_flush(triage->decide); /* decisions made and staged: keep them */
     decide_close_attempts(triage->decide);
     service_set_context(service, NULL);
     s_free(&triage);

@@ -220,6 +220,11 @@ const config_key_t triage_config_keys[] = {
      "escalations before a case stops escalating and is flagged for human review", NULL, NULL},
     {"triage.decide_batch", CONFIG_INT, "1024", OFF(decide_batch), 1, 65536,
      "cases decided per transaction", NULL, NULL},
+    {"triage.decision_wait_ms", CONFIG_INT, "0", OFF(decision_wait_ms), 0, 10000,
+     "longest a pass's decisions wait to be committed with the next link batch (one fsync for "
+     "both) before committing on their own; 0 = always at once, on their own (for disks with "
+     "slow fsync, try 1 to 5)",
+     NULL, NULL},
     {"triage.store_cache_mb", CONFIG_INT, "64", OFF(store_cache_mb), 2, 4096,
      "sqlite page cache for the store, MiB (the link inbox is keyed by random message ids)", NULL,
      NULL},

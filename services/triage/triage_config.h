@@ -49,6 +49,7 @@ typedef struct {
     int64_t escalation_scan_ms;   /* triage.escalation_scan_ms: how often due cases are scanned */
     int64_t max_escalation_level; /* triage.max_escalation_level: stop escalating after this */
     int64_t decide_batch;         /* triage.decide_batch: cases decided per transaction */
+    int64_t decision_wait_ms;     /* triage.decision_wait_ms: wait for a link batch to share */
     int64_t store_cache_mb;       /* triage.store_cache_mb: sqlite page cache of the store */
     char *case_key_file;          /* triage.case_key_file: secret for ReportEvent.case_key */
     bool decisions_to_reporting;  /* triage.decisions_to_reporting: also send TriageDecision */

@@ -22,6 +22,9 @@
  * docs/performance.md, "Triage".
  *
  * Usage: bench_triage TRIAGE SINK RULES_SO TEST_PLUGIN_DIR [--cases N] [--runs R]
+ * Environment: BENCH_TRIAGE_LOG (triage's log level, default warn),
+ * BENCH_TRIAGE_SETTINGS (more settings inside triage = { ... }, e.g.
+ * "decision_wait_ms = 0;").
  */
 #include <signal.h>
 #include <stdio.h>
@@ -144,10 +147,33 @@ static double s_cpu_seconds(pid_t pid)
     return total;
 }
 
+/* Bytes `pid` has passed to write(2) and friends so far (/proc/PID/io
+ * `wchar`: WAL frames, checkpoint copies, logs). Returns -1 if unreadable. */
+static double s_written_bytes(pid_t pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/io", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        return -1;
+    }
+    double bytes = -1;
+    unsigned long long value = 0;
+    while (fgets(line, sizeof line, file)) {
+        if (sscanf(line, "wchar: %llu", &value) == 1) {
+            bytes = (double)value;
+            break;
+        }
+    }
+    fclose(file);
+    return bytes;
+}
+
 /* One e2e run: a fresh triage, N cases, seconds until N decisions; the CPU
- * seconds triage and its worker used go to *cpu. */
+ * seconds triage and its worker used go to *cpu, the bytes triage wrote to
+ * *written. */
 static double s_e2e(const char *triage, const char *sink, const char *rules_so,
-                    Vigil__V1__CaseView **views, int n, bool baseline, double *cpu)
+                    Vigil__V1__CaseView **views, int n, bool baseline, double *cpu, double *written)
 {
     triage_kit_t kit;
     double seconds = -1;
@@ -157,14 +183,19 @@ static double s_e2e(const char *triage, const char *sink, const char *rules_so,
         goto done;
     }
     s_roster(roster, sizeof roster);
+    /* more triage settings for an A/B of one binary, e.g.
+     * BENCH_TRIAGE_SETTINGS="decision_wait_ms = 0;" */
+    const char *extra = getenv("BENCH_TRIAGE_SETTINGS");
     snprintf(
         body, sizeof body,
-        "decide_batch = 4096;\n"
+        "%s\n"
+        "%s\n"
         "default_region = \"bench\";\n"
         "regions = ( { name = \"bench\"; plugin = \"rules\"; states = [\"OR\", \"WA\", \"KS\"];\n"
         "    plugin_config = { %s };\n"
         "    fallback = { assignee = \"bench-desk\"; escalation = \"bench-sup\"; };\n"
         "    %s } );\n",
+        extra && strstr(extra, "decide_batch") ? "" : "decide_batch = 4096;", extra ? extra : "",
         s_rules_config, roster);
     kit.no_peers = true; /* measure up to the committed outbox, not the relay */
     kit.log_level = getenv("BENCH_TRIAGE_LOG") ? getenv("BENCH_TRIAGE_LOG") : "warn";
@@ -192,6 +223,7 @@ static double s_e2e(const char *triage, const char *sink, const char *rules_so,
         goto done;
     }
     double cpu_before = s_cpu_seconds(kit.triage_pid);
+    double written_before = s_written_bytes(kit.triage_pid);
     uint64_t started = util_mono_ns();
     if (kit_send_wait(&kit, SEND_MS) != 0 || kit_wait_int(db, count_sql, n, SEND_MS) < n) {
         fprintf(stderr, "run did not finish\n");
@@ -199,6 +231,7 @@ static double s_e2e(const char *triage, const char *sink, const char *rules_so,
     }
     seconds = (double)(util_mono_ns() - started) / 1e9;
     *cpu = s_cpu_seconds(kit.triage_pid) - cpu_before;
+    *written = s_written_bytes(kit.triage_pid) - written_before;
     if (!baseline) {
         long long outbox = kit_query_int(db, "SELECT count(*) FROM link_outbox");
         printf("    (outbox rows at the end: %lld, %.1f per decision)\n", outbox,
@@ -318,10 +351,11 @@ int main(int argc, char **argv)
     harness_remove_tree(dir);
 
     double e2e[MAX_RUNS], store[MAX_RUNS], e2e_cpu[MAX_RUNS], store_cpu[MAX_RUNS];
+    double e2e_bytes[MAX_RUNS], store_bytes[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
-        double s_cpu = -1, b_cpu = -1;
-        double s = s_e2e(argv[1], argv[2], argv[3], views, cases, false, &s_cpu);
-        double b = s_e2e(argv[1], argv[2], argv[3], views, cases, true, &b_cpu);
+        double s_cpu = -1, b_cpu = -1, s_bytes = -1, b_bytes = -1;
+        double s = s_e2e(argv[1], argv[2], argv[3], views, cases, false, &s_cpu, &s_bytes);
+        double b = s_e2e(argv[1], argv[2], argv[3], views, cases, true, &b_cpu, &b_bytes);
         if (s <= 0 || b <= 0) {
             fprintf(stderr, "run %d failed\n", r + 1);
             return 1;
@@ -330,15 +364,20 @@ int main(int argc, char **argv)
         store[r] = cases / b;
         e2e_cpu[r] = s_cpu * 1e6 / cases;
         store_cpu[r] = b_cpu * 1e6 / cases;
-        printf("e2e run %d: %d cases, triage %.0f decisions/s (%.2f s, %.1f us CPU per case), "
-               "store-only baseline %.0f views/s (%.2f s, %.1f us CPU per case)\n",
-               r + 1, cases, e2e[r], s, e2e_cpu[r], store[r], b, store_cpu[r]);
+        e2e_bytes[r] = s_bytes / cases;
+        store_bytes[r] = b_bytes / cases;
+        printf("e2e run %d: %d cases, triage %.0f decisions/s (%.2f s, %.1f us CPU, %.0f bytes "
+               "written per case), store-only baseline %.0f views/s (%.2f s, %.1f us CPU, %.0f "
+               "bytes written per case)\n",
+               r + 1, cases, e2e[r], s, e2e_cpu[r], e2e_bytes[r], store[r], b, store_cpu[r],
+               store_bytes[r]);
         fflush(stdout);
     }
     double m_e2e = s_median(e2e, runs), m_store = s_median(store, runs);
     double m_trivial = s_median(trivial_ns, runs), m_rules = s_median(rules_ns, runs);
     double m_fallback = s_median(fallback_ns, runs);
     double m_e2e_cpu = s_median(e2e_cpu, runs), m_store_cpu = s_median(store_cpu, runs);
+    double m_e2e_bytes = s_median(e2e_bytes, runs), m_store_bytes = s_median(store_bytes, runs);
     printf("\nmedians over %d runs (%d cases each):\n", runs, cases);
     printf("  triage end to end (rules plugin): %.0f decisions/s\n", m_e2e);
     printf("  store-only baseline (same link):  %.0f views/s\n", m_store);
@@ -347,6 +386,9 @@ int main(int argc, char **argv)
            m_e2e_cpu, 1e6 / m_e2e_cpu);
     printf("  CPU per stored view (baseline):   %.1f us = %.0f views/s per busy core\n",
            m_store_cpu, 1e6 / m_store_cpu);
+    printf("  bytes written per decision:       %.0f (triage's write calls: WAL, checkpoints)\n",
+           m_e2e_bytes);
+    printf("  bytes written per stored view:    %.0f (baseline)\n", m_store_bytes);
     printf("  per call, trivial plugin:         %.0f ns (worker round trip included)\n", m_trivial);
     printf("  per call, rules plugin:           %.0f ns\n", m_rules);
     printf("  per call, in-process fallback:    %.0f ns (baseline)\n", m_fallback);
