@@ -127,11 +127,6 @@ static int s_start(service_t *service)
     triage->config = service_config(service);
     triage->escalation_timer = -1;
     service_set_context(service, triage);
-    if (triage_config_check(triage->config, err, sizeof err) < 0) {
-        log_error("configuration refused", "error=%s", err);
-        code = SERVICE_EXIT_CONFIG;
-        goto fail;
-    }
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA cache_size = -%lld",
              (long long)triage->config->store_cache_mb * KIB_PER_MIB);
@@ -213,6 +208,13 @@ static void s_stop(service_t *service)
     s_free(&triage);
 }
 
+/* Region and roster rules the key tables cannot express; run by the
+ * runtime for --check-config and before start. */
+static int s_check(const void *config, char *err, size_t errlen)
+{
+    return triage_config_check(config, err, errlen);
+}
+
 static const service_def_t s_triage = {
     .name = "triage",
     .embedded_config = s_embedded_config,
@@ -223,6 +225,7 @@ static const service_def_t s_triage = {
     .migration_count = TRIAGE_MIGRATION_COUNT,
     .routes = inbound_routes,
     .admin_commands = triage_admin_commands,
+    .check = s_check,
     .start = s_start,
     .reload = s_reload,
     .stop = s_stop,

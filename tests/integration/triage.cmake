@@ -73,3 +73,15 @@ add_test(NAME integration.triage_sdk
                  $<TARGET_FILE:triage_template_test> $<TARGET_FILE:vigil-triage>
                  $<TARGET_FILE:vigil-triage-sink> ${CMAKE_C_COMPILER})
 set_tests_properties(integration.triage_sdk PROPERTIES LABELS integration TIMEOUT 300)
+
+# --check-config runs triage's own rules across keys (regions, codes, the
+# default region), not only the key table's: a config naming a default
+# region that does not exist exits 78 and names the key.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/triage_bad_default.conf
+     "triage = { default_region = \"nowhere\"; };\n")
+add_test(NAME integration.triage_check_config_rules
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/plugin_expect_exit.sh 78
+                 "triage_bad_default.conf: triage.default_region: 'nowhere' is not a configured region"
+                 $<TARGET_FILE:vigil-triage> --check-config
+                 --config ${CMAKE_CURRENT_BINARY_DIR}/triage_bad_default.conf)
+set_tests_properties(integration.triage_check_config_rules PROPERTIES LABELS integration)

@@ -688,9 +688,13 @@ int service_main(const service_def_t *def, int argc, char **argv)
 
     char err[SERVICE_ERR_LEN] = "";
     self->own_config = calloc(1, def->config_size ? def->config_size : 1);
-    if (!self->own_config ||
-        s_load_config(self, &self->config, self->own_config, err, sizeof err)) {
-        fprintf(stderr, "vigil-%s: config error: %s\n", def->name, err);
+    bool loaded = self->own_config &&
+                  s_load_config(self, &self->config, self->own_config, err, sizeof err) == 0;
+    if (!loaded || (def->check && def->check(self->own_config, err, sizeof err) < 0)) {
+        /* Load errors name their file and line; a check names the key. */
+        fprintf(stderr, "vigil-%s: config error: %s%s%s\n", def->name,
+                loaded ? (self->config_path ? self->config_path : "<embedded>") : "",
+                loaded ? ": " : "", err);
         config_release(self->sections);
         free(self->own_config);
         free(self);

@@ -65,6 +65,11 @@ typedef struct {
     size_t migration_count;
     const link_route_t *routes;            /* inbound handlers, or NULL for no link server */
     const admin_command_t *admin_commands; /* extra admin commands, or NULL */
+    /* Checks what the key tables cannot: rules across keys of the service's
+     * own config (`config` is the struct config_keys point into). Runs for
+     * --check-config and before anything opens. Returns 0, or -1 with a
+     * message naming the key. NULL = nothing to check. */
+    int (*check)(const void *config, char *err, size_t errlen);
     /* Called after everything is open, before the loop. Returns 0, or a
      * SERVICE_EXIT_* code to stop. */
     int (*start)(service_t *service);
