@@ -2,8 +2,9 @@
  *
  * link_ack_read() replaces vigil__v1__ack__unpack() on the sender's hot
  * path, link_envelope_read() replaces vigil__v1__envelope__unpack() on the
- * receiver's and link_envelope_pack() replaces vigil__v1__envelope__pack()
- * in the outbox, so the writer must produce protobuf-c's bytes exactly and
+ * receiver's, link_envelope_pack() replaces vigil__v1__envelope__pack()
+ * in the outbox and link_ack_pack() replaces vigil__v1__ack__pack() on the
+ * receiver, so the writers must produce protobuf-c's bytes exactly and
  * the readers must see exactly what protobuf-c sees: the same
  * Ack entries in the same order with the same message ids, statuses,
  * reasons and details, and the same Envelope fields. Messages packed by
@@ -34,7 +35,8 @@
 #define REASON_SPREAD 20
 #define SEED          20261130u
 #define BYTE_VALUES   256
-#define PRINTABLE     95 /* ' ' .. '~' */
+#define PRINTABLE     95  /* ' ' .. '~' */
+#define LONG_TEXT     300 /* room for strings past 127 bytes (two-byte length prefix) */
 
 /* What the reader reported, copied out of the Ack's bytes. */
 typedef struct {
@@ -393,6 +395,67 @@ static void test_envelopes_are_written_byte_for_byte_like_protobuf_c(void **stat
     }
 }
 
+/* A string field of a random Ack entry: NULL, empty, short, or long enough
+ * for a two-byte length prefix. */
+static char *s_random_field(char *buffer, size_t size)
+{
+    switch (s_rand() % 4) {
+    case 0:
+        return NULL;
+    case 1:
+        buffer[0] = '\0';
+        return buffer;
+    case 2:
+        s_random_text(buffer, MAX_TEXT, true);
+        return buffer;
+    default:
+        s_random_text(buffer, size - 1, false);
+        return buffer;
+    }
+}
+
+/* The receiver writes its Acks with link_ack_pack(): the same size and the
+ * same bytes as protobuf-c, for empty, absent and long strings, empty ids,
+ * zero, large and negative enum values, and an Ack with no entries. */
+static void test_acks_are_written_byte_for_byte_like_protobuf_c(void **state)
+{
+    (void)state;
+    static Vigil__V1__AckEntry entries[MAX_ENTRIES];
+    static Vigil__V1__AckEntry *pointers[MAX_ENTRIES];
+    static uint8_t ids[MAX_ENTRIES][MAX_ID];
+    static char texts[MAX_ENTRIES][3][LONG_TEXT];
+    static uint8_t mine[ACK_BYTES * 2], theirs[ACK_BYTES * 2];
+    for (int i = 0; i < RANDOM_ACKS; i++) {
+        Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+        ack.n_entries = i == 0 ? 0 : s_rand() % MAX_ENTRIES;
+        ack.entries = pointers;
+        for (size_t k = 0; k < ack.n_entries; k++) {
+            Vigil__V1__AckEntry *e = &entries[k];
+            vigil__v1__ack_entry__init(e);
+            e->message_id.len = s_rand() % 4 == 0 ? s_rand() % MAX_ID : VIGIL_ID_BYTES;
+            for (size_t b = 0; b < e->message_id.len; b++)
+                ids[k][b] = (uint8_t)s_rand();
+            e->message_id.data = ids[k];
+            unsigned kind = s_rand() % 4;
+            e->status = (Vigil__V1__AckStatus)(kind == 0   ? 0
+                                               : kind == 1 ? -(int32_t)(s_rand() % 3 + 1)
+                                               : kind == 2 ? (int32_t)(s_rand() << 8)
+                                                           : (int32_t)(s_rand() % STATUS_SPREAD));
+            e->reason = (Vigil__V1__ReasonCode)(s_rand() % 2 ? 0 : s_rand() % REASON_SPREAD);
+            e->case_id = s_random_field(texts[k][0], LONG_TEXT);
+            e->event_id = s_random_field(texts[k][1], LONG_TEXT);
+            e->detail = s_random_field(texts[k][2], LONG_TEXT);
+            pointers[k] = e;
+        }
+        size_t expected = vigil__v1__ack__get_packed_size(&ack);
+        assert_true(expected <= sizeof theirs);
+        assert_int_equal(vigil__v1__ack__pack(&ack, theirs), expected);
+        assert_int_equal(link_ack_packed_size(pointers, ack.n_entries), expected);
+        assert_int_equal(link_ack_pack(pointers, ack.n_entries, mine), expected);
+        assert_memory_equal(mine, theirs, expected);
+    }
+}
+
 static void test_damaged_envelopes_are_declined_or_read_like_protobuf_c(void **state)
 {
     (void)state;
@@ -434,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_damaged_acks_are_declined_or_read_like_protobuf_c),
         cmocka_unit_test(test_envelopes_packed_by_protobuf_c_read_the_same),
         cmocka_unit_test(test_envelopes_are_written_byte_for_byte_like_protobuf_c),
+        cmocka_unit_test(test_acks_are_written_byte_for_byte_like_protobuf_c),
         cmocka_unit_test(test_damaged_envelopes_are_declined_or_read_like_protobuf_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,18 +4,26 @@
  * ZMQ_IMMEDIATE so nothing queues towards a peer that is not connected).
  * Rows are loaded in id order into the window (link_window.c) only while a
  * slot is free, which is the backpressure: at most `window` messages are
- * unacknowledged. Each is sent with Envelope.source and Envelope.attempt
- * appended to the stored bytes, and retransmitted after ack_timeout_ms, then
- * with exponential backoff and jitter up to backoff_max_ms, and at once when
- * the connection comes back. Acks are read in place (link_codec.c, with
- * protobuf-c as the fallback) and handled in bulk: rows answered
- * ACCEPTED, DUPLICATE or DEAD_LETTERED are deleted (runs of rows loaded one
- * after the other with one range delete, checked against the run's length),
- * rows answered REJECTED move to the dead-letter table (direction 'out'),
- * all in one transaction; RETRY reschedules.
+ * unacknowledged. Envelopes enqueued on the client's own connection are
+ * handed to it at enqueue (link_outbox_tap()) and kept in a bounded queue;
+ * such a row is then read back by id only, to learn that it committed, and
+ * sent from the queue: a queued envelope whose row is not in the outbox
+ * (rolled back, whole or to a savepoint) is dropped unsent, and a row the
+ * queue does not hold (another connection's, a requeued dead letter, one
+ * past the queue's bound) is read in full as before. Each is sent with
+ * Envelope.source and Envelope.attempt appended to the stored bytes, and
+ * retransmitted after ack_timeout_ms, then with exponential backoff and
+ * jitter up to backoff_max_ms, and at once when the connection comes back.
+ * Acks are read in place (link_codec.c, with protobuf-c as the fallback) and
+ * handled in bulk: rows answered ACCEPTED, DUPLICATE or DEAD_LETTERED are
+ * deleted (runs of rows loaded one after the other with one range delete,
+ * checked against the run's length), rows answered REJECTED move to the
+ * dead-letter table (direction 'out'), all in one transaction; RETRY
+ * reschedules.
  *
- * It must never delete a row that was not acknowledged, never resend a row
- * under a new message_id, and never log a payload value.
+ * It must never send an envelope whose row it has not found committed,
+ * never delete a row that was not acknowledged, never resend a row under a
+ * new message_id, and never log a payload value.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +61,19 @@
 #define CLIENT_TAG_SOURCE          ((LINK_FIELD_SOURCE << 3) | 2)  /* field 3, length-delimited */
 #define CLIENT_TAG_ATTEMPT         ((LINK_FIELD_ATTEMPT << 3) | 0) /* field 8, varint */
 #define CLIENT_NO_ROW              INT64_MIN /* no outbox row (ids are positive clock values) */
+#define CLIENT_STAGED_PER_SLOT     4         /* enqueued envelopes kept per window slot, at most */
+#define CLIENT_MAX_STAGED_BYTES    (16 * 1024 * 1024) /* and in bytes */
+
+/* An envelope enqueued for this peer on this connection, kept until its row
+ * is found committed (then sent from here) or missing (then dropped). */
+typedef struct {
+    int64_t row_id;
+    int64_t enqueued_us;
+    int type;
+    uint8_t message_id[VIGIL_ID_BYTES];
+    uint8_t *wire; /* plaintext envelope, malloc'd */
+    size_t wire_len;
+} client_staged_t;
 
 /* An acknowledged row waiting to be deleted, and the row of this peer
  * loaded just before it (CLIENT_NO_ROW when unknown): when that one is
@@ -108,7 +129,12 @@ struct link_client_t {
     size_t entry_capacity;
     link_ack_observer_fn observer;
     void *observer_ctx;
+    bool tapped;             /* link_outbox_tap() hands us what is enqueued */
+    client_staged_t *staged; /* ring, in row id order */
+    size_t staged_head, staged_count, staged_capacity;
+    size_t staged_bytes;
     sqlite3_stmt *load;
+    sqlite3_stmt *load_ids;
     sqlite3_stmt *remove;
     sqlite3_stmt *remove_range;
     sqlite3_stmt *refuse;
@@ -135,6 +161,8 @@ static const struct {
     {offsetof(link_client_t, load),
      "SELECT id, message_id, type, enqueued_us, sealed, envelope FROM link_outbox "
      "WHERE peer = ?1 AND id > ?2 ORDER BY id LIMIT ?3"},
+    {offsetof(link_client_t, load_ids),
+     "SELECT id FROM link_outbox WHERE peer = ?1 AND id > ?2 ORDER BY id LIMIT ?3"},
     {offsetof(link_client_t, remove), "DELETE FROM link_outbox WHERE id = ?1"},
     {offsetof(link_client_t, remove_range),
      "DELETE FROM link_outbox WHERE id BETWEEN ?1 AND ?2 AND peer = ?3"},
@@ -254,8 +282,11 @@ link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
      * a bigger one is unpacked by protobuf-c instead. */
     self->entry_capacity = CLIENT_ACK_ENTRIES_PER_SLOT * window;
     self->entries = calloc(self->entry_capacity, sizeof *self->entries);
+    self->staged_capacity = CLIENT_STAGED_PER_SLOT * window;
+    self->staged = calloc(self->staged_capacity, sizeof *self->staged);
     if (!self->peer || !self->endpoint || !self->server_key || !self->source || !self->window ||
-        !self->fresh || !self->done || !self->prev_row || !self->refused || !self->entries) {
+        !self->fresh || !self->done || !self->prev_row || !self->refused || !self->entries ||
+        !self->staged) {
         snprintf(err, errlen, "link client %s: out of memory for a window of %zu", config->peer,
                  window);
         link_client_destroy(&self);
@@ -390,6 +421,146 @@ static void s_mark_loaded(link_client_t *self, int64_t row_id)
         self->unloaded--;
 }
 
+/* --- envelopes handed over at enqueue ------------------------------------------ */
+
+/* link_outbox_tap() callback, inside the enqueuing transaction: keeps a copy
+ * unless it comes without one or the queue is full (the row is then read
+ * from the outbox). */
+static void s_on_enqueued(void *ctx, const link_outbox_enqueued_t *enqueued)
+{
+    link_client_t *self = ctx;
+    if (!enqueued->wire || self->staged_count == self->staged_capacity ||
+        self->staged_bytes + enqueued->wire_len > CLIENT_MAX_STAGED_BYTES)
+        return;
+    if (self->staged_count > 0) {
+        size_t last = (self->staged_head + self->staged_count - 1) % self->staged_capacity;
+        if (enqueued->row_id <= self->staged[last].row_id)
+            return; /* out of order (cannot happen: ids only grow): read it back */
+    }
+    uint8_t *wire = malloc(enqueued->wire_len ? enqueued->wire_len : 1);
+    if (!wire)
+        return;
+    memcpy(wire, enqueued->wire, enqueued->wire_len);
+    client_staged_t *staged =
+        &self->staged[(self->staged_head + self->staged_count) % self->staged_capacity];
+    *staged = (client_staged_t){
+        .row_id = enqueued->row_id,
+        .enqueued_us = enqueued->enqueued_us,
+        .type = enqueued->type,
+        .wire = wire,
+        .wire_len = enqueued->wire_len,
+    };
+    memcpy(staged->message_id, enqueued->message_id, VIGIL_ID_BYTES);
+    self->staged_count++;
+    self->staged_bytes += enqueued->wire_len;
+}
+
+/* Removes the oldest queued envelope, freeing its bytes unless the window
+ * took them. */
+static void s_staged_pop(link_client_t *self)
+{
+    client_staged_t *staged = &self->staged[self->staged_head];
+    self->staged_bytes -= staged->wire_len;
+    if (staged->wire) {
+        sodium_memzero(staged->wire, staged->wire_len); /* may hold personal data */
+        free(staged->wire);
+    }
+    staged->wire = NULL;
+    self->staged_head = (self->staged_head + 1) % self->staged_capacity;
+    self->staged_count--;
+}
+
+/* Drops queued envelopes whose row id is below `row_id` (0 .. INT64_MAX:
+ * all of them). */
+static void s_staged_drop_below(link_client_t *self, int64_t row_id)
+{
+    while (self->staged_count > 0 && self->staged[self->staged_head].row_id < row_id)
+        s_staged_pop(self);
+}
+
+/* Puts a loaded row into the window's bookkeeping: its row, type and
+ * enqueue time, its place in this peer's run of rows, the send queue. */
+static void s_loaded(link_client_t *self, link_slot_t *slot, int64_t row_id, int type,
+                     int64_t enqueued_us)
+{
+    size_t capacity = link_window_capacity(self->window);
+    slot->row_id = row_id;
+    slot->type = type;
+    slot->enqueued_us = enqueued_us;
+    uint32_t index = (uint32_t)(slot - link_window_slot(self->window, 0));
+    /* Rows come in id order, and new rows always get larger ids: no
+     * row of this peer lies between the last one loaded and this one. */
+    self->prev_row[index] = self->chain_last;
+    self->chain_last = row_id;
+    self->fresh[(self->fresh_head + self->fresh_count) % capacity] = index;
+    self->fresh_count++;
+    s_mark_loaded(self, row_id);
+}
+
+/* Every row of ours is loaded: skips the other peers' rows up to the
+ * newest one, so the next scan starts there (ids never go back). */
+static void s_loaded_all(link_client_t *self)
+{
+    if (sqlite3_step(self->newest) == SQLITE_ROW &&
+        sqlite3_column_int64(self->newest, 0) > self->last_loaded_id)
+        self->last_loaded_id = sqlite3_column_int64(self->newest, 0);
+    sqlite3_reset(self->newest);
+    self->unloaded = 0; /* every row of ours up to the newest is loaded */
+    if (self->counted_upto < self->last_loaded_id)
+        self->counted_upto = self->last_loaded_id;
+}
+
+/* Loads up to `room` rows from the queue of enqueued envelopes, reading
+ * only the ids of this peer's committed rows: a queued envelope is sent
+ * only once its row is found there, and one whose row is missing was
+ * rolled back and is dropped. Returns 1 at a row the queue does not hold
+ * (the caller loads from there on from the outbox), else 0. */
+static int s_fill_from_queue(link_client_t *self, size_t room)
+{
+    sqlite3_stmt *ids = self->load_ids;
+    sqlite3_bind_text(ids, 1, self->peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ids, 2, self->last_loaded_id);
+    sqlite3_bind_int64(ids, 3, (sqlite3_int64)room);
+    int step;
+    size_t rows = 0;
+    bool missing = false, stopped = false;
+    while ((step = sqlite3_step(ids)) == SQLITE_ROW) {
+        int64_t row_id = sqlite3_column_int64(ids, 0);
+        s_staged_drop_below(self, row_id); /* rows that never committed */
+        client_staged_t *staged = self->staged_count ? &self->staged[self->staged_head] : NULL;
+        if (!staged || staged->row_id != row_id) {
+            missing = true;
+            break;
+        }
+        link_slot_t *slot =
+            link_window_add(self->window, staged->message_id, &staged->wire, staged->wire_len);
+        if (!slot) {
+            stopped = true; /* the same message_id in flight: as in s_fill() */
+            break;
+        }
+        rows++;
+        s_loaded(self, slot, row_id, staged->type, staged->enqueued_us);
+        s_staged_pop(self);
+        if (link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES) {
+            stopped = true;
+            break;
+        }
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        log_error("cannot read the outbox", "peer=%s error=%s", self->peer,
+                  sqlite3_errmsg(self->db));
+    sqlite3_reset(ids);
+    if (missing)
+        return 1;
+    if (!stopped && step == SQLITE_DONE && rows < room) {
+        /* Every committed row of ours is loaded: what is still queued
+         * never committed. */
+        s_staged_drop_below(self, INT64_MAX);
+        s_loaded_all(self);
+    }
+    return 0;
+}
+
 /* Loads outbox rows after the last one loaded into free slots. */
 static void s_fill(link_client_t *self)
 {
@@ -403,6 +574,16 @@ static void s_fill(link_client_t *self)
     size_t room = capacity - link_window_count(self->window);
     if (room == 0 || link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
         return;
+    s_staged_drop_below(self, self->last_loaded_id + 1); /* loaded from the outbox, or skipped */
+    if (self->staged_count > 0) {
+        if (s_fill_from_queue(self, room) == 0) {
+            metric_set(self->inflight, (double)link_window_count(self->window));
+            return;
+        }
+        room = capacity - link_window_count(self->window);
+        if (room == 0 || link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
+            return;
+    }
     sqlite3_stmt *load = self->load;
     sqlite3_bind_text(load, 1, self->peer, -1, SQLITE_STATIC);
     sqlite3_bind_int64(load, 2, self->last_loaded_id);
@@ -435,17 +616,7 @@ static void s_fill(link_client_t *self)
             free(wire);
             break;
         }
-        slot->row_id = row_id;
-        slot->type = sqlite3_column_int(load, 2);
-        slot->enqueued_us = sqlite3_column_int64(load, 3);
-        uint32_t index = (uint32_t)(slot - link_window_slot(self->window, 0));
-        /* Rows come in id order, and new rows always get larger ids: no
-         * row of this peer lies between the last one loaded and this one. */
-        self->prev_row[index] = self->chain_last;
-        self->chain_last = row_id;
-        self->fresh[(self->fresh_head + self->fresh_count) % capacity] = index;
-        self->fresh_count++;
-        s_mark_loaded(self, row_id);
+        s_loaded(self, slot, row_id, sqlite3_column_int(load, 2), sqlite3_column_int64(load, 3));
         if (link_window_bytes(self->window) >= CLIENT_MAX_INFLIGHT_BYTES)
             break;
     }
@@ -453,17 +624,8 @@ static void s_fill(link_client_t *self)
         log_error("cannot read the outbox", "peer=%s error=%s", self->peer,
                   sqlite3_errmsg(self->db));
     sqlite3_reset(load);
-    if (step == SQLITE_DONE && rows < room) {
-        /* Every row of ours is loaded: skip the other peers' rows up to the
-         * newest one, so the next scan starts there (ids never go back). */
-        if (sqlite3_step(self->newest) == SQLITE_ROW &&
-            sqlite3_column_int64(self->newest, 0) > self->last_loaded_id)
-            self->last_loaded_id = sqlite3_column_int64(self->newest, 0);
-        sqlite3_reset(self->newest);
-        self->unloaded = 0; /* every row of ours up to the newest is loaded */
-        if (self->counted_upto < self->last_loaded_id)
-            self->counted_upto = self->last_loaded_id;
-    }
+    if (step == SQLITE_DONE && rows < room)
+        s_loaded_all(self);
     metric_set(self->inflight, (double)link_window_count(self->window));
 }
 
@@ -789,6 +951,8 @@ int link_client_attach(link_client_t *self, zloop_t *loop, char *err, size_t err
         return -1;
     }
     self->timer_id = zloop_timer(loop, CLIENT_TICK_MS, 0, s_on_tick, self);
+    /* Without a tap (too many clients in the process) rows are read back. */
+    self->tapped = link_outbox_tap(self->db, self->peer, self->vault, s_on_enqueued, self) == 0;
     s_fill(self);
     s_pump(self);
     log_info("link client relaying", "peer=%s endpoint=%s window=%d backlog=%zu", self->peer,
@@ -864,6 +1028,10 @@ void link_client_destroy(link_client_t **client_p)
         if (self->socket)
             zloop_reader_end(self->loop, self->socket);
     }
+    if (self->tapped)
+        link_outbox_untap(self);
+    if (self->staged)
+        s_staged_drop_below(self, INT64_MAX);
     if (self->db && self->begin)
         s_flush(self); /* settle what was acknowledged */
     if (self->monitor) {
@@ -882,6 +1050,7 @@ void link_client_destroy(link_client_t **client_p)
     free(self->prev_row);
     free(self->refused);
     free(self->entries);
+    free(self->staged);
     free(self->peer);
     free(self->endpoint);
     free(self->server_key);

@@ -147,6 +147,14 @@ Vigil__V1__Envelope *link_envelope_unpack(link_arena_t *arena, size_t len, const
  * builds has none). Returns the number of bytes written. Cannot fail. */
 size_t link_envelope_pack(const Vigil__V1__Envelope *envelope, uint8_t *out);
 
+/* The size of an Ack holding `entries` as vigil__v1__ack__get_packed_size()
+ * gives it, and the Ack written as vigil__v1__ack__pack() would, byte for
+ * byte, into `out` (which must hold that size); returns the bytes written
+ * (link_codec.c). Unknown fields are not written (entries the receiver
+ * builds have none). Cannot fail. */
+size_t link_ack_packed_size(Vigil__V1__AckEntry *const *entries, size_t count);
+size_t link_ack_pack(Vigil__V1__AckEntry *const *entries, size_t count, uint8_t *out);
+
 /* The in-place half of link_envelope_unpack(): the Envelope, or NULL when
  * it declines (then protobuf-c must decide). For tests. */
 Vigil__V1__Envelope *link_envelope_read(link_arena_t *arena, size_t len, const uint8_t *data);
@@ -183,6 +191,41 @@ typedef struct {
 /* Inserts a row with the next outbox id, in the caller's transaction.
  * Returns 0, or -1 with sqlite's message in `err`. */
 int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, size_t errlen);
+
+/* --- enqueued envelopes handed to the relay (link_outbox.c) -------------- */
+
+/* What link_outbox_enqueue() hands a tap for each row it inserted, inside
+ * the caller's transaction: the row may still roll back (whole or to a
+ * savepoint), so the tap may only use it once it finds the row committed
+ * in the outbox. Everything is borrowed for the call: copy what you keep.
+ * `wire` is the plaintext envelope (what the relay would get by unsealing
+ * the row) and may hold personal data. Rows a tap is not handed (inserted
+ * on another connection, requeued dead letters, another vault) are in the
+ * outbox only. */
+typedef struct {
+    int64_t row_id;
+    const uint8_t *message_id; /* VIGIL_ID_BYTES */
+    int type;                  /* Vigil__V1__MessageType */
+    int64_t enqueued_us;
+    const uint8_t *wire;
+    size_t wire_len;
+} link_outbox_enqueued_t;
+
+typedef void (*link_outbox_tap_fn)(void *ctx, const link_outbox_enqueued_t *enqueued);
+
+/* Asks link_outbox_enqueue() to call `fn` for every row it inserts on `db`
+ * for `peer` with `vault` (the same pointer; the first such tap only).
+ * `peer` and `ctx` are borrowed until link_outbox_untap(). Process-wide and
+ * thread-safe; `fn` runs on the enqueuing thread, which is the
+ * connection's. Returns 0, or -1 when LINK_OUTBOX_TAPS_MAX taps exist (the
+ * caller reads its rows back instead). */
+#define LINK_OUTBOX_TAPS_MAX 64
+int link_outbox_tap(sqlite3 *db, const char *peer, const vault_t *vault, link_outbox_tap_fn fn,
+                    void *ctx);
+
+/* Removes the tap registered with `ctx`; after it returns, `fn` is never
+ * called with it again. Cannot fail. */
+void link_outbox_untap(void *ctx);
 
 /* --- inbox retention (link_prune.c) --------------------------------- */
 

@@ -8,9 +8,15 @@
  * the commit. Envelope.source and Envelope.attempt are left out here: the
  * relay appends them to the stored bytes at send time.
  *
+ * A link client on the same connection may tap the outbox
+ * (link_outbox_tap()): each envelope enqueued for its peer is then also
+ * handed to it in plaintext, so its relay need not read back and unseal the
+ * row it will find committed (link_client.c decides when it may use it).
+ *
  * It must never send anything, and never commit or roll back the caller's
  * transaction.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +57,69 @@ static const char s_newest_sql[] = "SELECT max(id) FROM link_outbox";
 
 static _Atomic int64_t s_last_row_id;
 
+/* The taps (link_outbox_tap()); s_tap_count is read without the lock to
+ * skip it when there are none. */
+typedef struct {
+    sqlite3 *db;
+    const char *peer;
+    const vault_t *vault;
+    link_outbox_tap_fn fn;
+    void *ctx;
+} outbox_tap_t;
+
+static pthread_mutex_t s_taps_lock = PTHREAD_MUTEX_INITIALIZER;
+static outbox_tap_t s_taps[LINK_OUTBOX_TAPS_MAX];
+static _Atomic size_t s_tap_count;
+
+int link_outbox_tap(sqlite3 *db, const char *peer, const vault_t *vault, link_outbox_tap_fn fn,
+                    void *ctx)
+{
+    int rc = -1;
+    pthread_mutex_lock(&s_taps_lock);
+    size_t count = atomic_load(&s_tap_count);
+    if (count < LINK_OUTBOX_TAPS_MAX) {
+        s_taps[count] =
+            (outbox_tap_t){.db = db, .peer = peer, .vault = vault, .fn = fn, .ctx = ctx};
+        atomic_store(&s_tap_count, count + 1);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s_taps_lock);
+    return rc;
+}
+
+void link_outbox_untap(void *ctx)
+{
+    pthread_mutex_lock(&s_taps_lock);
+    size_t count = atomic_load(&s_tap_count);
+    for (size_t i = 0; i < count;) {
+        if (s_taps[i].ctx == ctx)
+            s_taps[i] = s_taps[--count];
+        else
+            i++;
+    }
+    atomic_store(&s_tap_count, count);
+    pthread_mutex_unlock(&s_taps_lock);
+}
+
+/* Hands an inserted row to the first tap of its connection and peer that
+ * has the same vault. */
+static void s_hand_over(sqlite3 *db, const char *peer, const vault_t *vault,
+                        const link_outbox_enqueued_t *enqueued)
+{
+    if (atomic_load(&s_tap_count) == 0)
+        return;
+    pthread_mutex_lock(&s_taps_lock);
+    size_t count = atomic_load(&s_tap_count);
+    for (size_t i = 0; i < count; i++) {
+        const outbox_tap_t *tap = &s_taps[i];
+        if (tap->db == db && tap->vault == vault && strcmp(tap->peer, peer) == 0) {
+            tap->fn(tap->ctx, enqueued);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s_taps_lock);
+}
+
 void link_outbox_note_id(int64_t id)
 {
     int64_t last = atomic_load(&s_last_row_id);
@@ -86,7 +155,9 @@ static int s_learn_newest(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
-int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, size_t errlen)
+/* link_outbox_insert(), and the id the row got in *row_id. */
+static int s_insert(sqlite3 *db, const link_outbox_row_t *row, int64_t *row_id, char *err,
+                    size_t errlen)
 {
     bool first_use = false;
     sqlite3_stmt *insert = link_stmt_first(db, s_insert_sql, &first_use, err, errlen);
@@ -98,15 +169,21 @@ int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, siz
     sqlite3_bind_int64(insert, 4, row->enqueued_us);
     sqlite3_bind_int(insert, 5, row->sealed ? 1 : 0);
     sqlite3_bind_blob(insert, 6, row->envelope, (int)row->envelope_len, SQLITE_STATIC);
-    sqlite3_bind_int64(insert, 7, s_next_row_id(row->enqueued_us));
+    *row_id = s_next_row_id(row->enqueued_us);
+    sqlite3_bind_int64(insert, 7, *row_id);
     int rc = 0;
     if (sqlite3_step(insert) != SQLITE_DONE) {
         snprintf(err, errlen, "outbox insert: sqlite: %s", sqlite3_errmsg(db));
         rc = -1;
     }
-    sqlite3_reset(insert);
-    sqlite3_clear_bindings(insert);
+    sqlite3_reset(insert); /* every parameter is bound again before the next step */
     return rc;
+}
+
+int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, size_t errlen)
+{
+    int64_t row_id;
+    return s_insert(db, row, &row_id, err, errlen);
 }
 
 int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
@@ -181,7 +258,19 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
         .envelope = stored,
         .envelope_len = stored_len,
     };
-    rc = link_outbox_insert(db, &row, err, errlen);
+    int64_t row_id = 0;
+    rc = s_insert(db, &row, &row_id, err, errlen);
+    if (rc == 0) {
+        link_outbox_enqueued_t enqueued = {
+            .row_id = row_id,
+            .message_id = id,
+            .type = (int)type,
+            .enqueued_us = row.enqueued_us,
+            .wire = buffer,
+            .wire_len = envelope_len,
+        };
+        s_hand_over(db, peer, vault, &enqueued);
+    }
     if (rc == 0 && message_id)
         memcpy(message_id, id, VIGIL_ID_BYTES);
     /* The plaintext may hold personal data: leave none of it behind. */

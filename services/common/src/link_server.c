@@ -603,17 +603,15 @@ static int s_reserve(link_server_t *self, size_t size)
 /* Sends one Ack carrying `count` entries to the peer of `item`. */
 static void s_send_ack(link_server_t *self, const server_item_t *item, size_t count)
 {
-    Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
-    ack.entries = self->entry_ptrs;
-    ack.n_entries = count;
-    size_t ack_len = vigil__v1__ack__get_packed_size(&ack);
+    /* protobuf-c's bytes, written directly (link_codec.c). */
+    size_t ack_len = link_ack_packed_size(self->entry_ptrs, count);
     if (s_reserve(self, 2 * ack_len + SERVER_ENVELOPE_OVERHEAD)) {
         log_error("link ack dropped: out of memory", "bytes=%zu", ack_len);
         metric_add(self->acks_dropped, count);
         return;
     }
     uint8_t *payload = self->buffer + ack_len + SERVER_ENVELOPE_OVERHEAD;
-    vigil__v1__ack__pack(&ack, payload);
+    link_ack_pack(self->entry_ptrs, count, payload);
     uint8_t ack_id[VIGIL_ID_BYTES];
     link_random_bytes(ack_id, sizeof ack_id);
     Vigil__V1__Envelope envelope = VIGIL__V1__ENVELOPE__INIT;
@@ -623,7 +621,7 @@ static void s_send_ack(link_server_t *self, const server_item_t *item, size_t co
     envelope.created_at_ms = util_now_ms();
     envelope.payload.data = payload;
     envelope.payload.len = ack_len;
-    size_t len = vigil__v1__envelope__pack(&envelope, self->buffer);
+    size_t len = link_envelope_pack(&envelope, self->buffer);
 
     if (fault_should_fail(LINK_FAULT_SITE_ACK)) {
         metric_add(self->acks_dropped, count); /* lost in transit, on purpose */
