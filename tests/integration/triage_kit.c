@@ -455,3 +455,18 @@ void kit_finish(triage_kit_t *kit, bool failed)
         harness_remove_tree(kit->dir);
     }
 }
+
+int kit_main(int argc, char **argv, const char *name, kit_test_fn run)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s VIGIL_TRIAGE SINK TEST_PLUGIN_DIR\n", argv[0]);
+        return 2;
+    }
+    triage_kit_t kit;
+    int failed = run(&kit, argv);
+    kit_finish(&kit, failed != 0);
+    if (!failed) {
+        printf("%s: ok\n", name);
+    }
+    return failed;
+}

@@ -117,4 +117,13 @@ void kit_view(Vigil__V1__CaseView *view, char *id_storage, size_t id_size, const
  * failed or VIGIL_KEEP_TEST_DIR is set, removes the directory. */
 void kit_finish(triage_kit_t *kit, bool failed);
 
+/* A test's body: runs with argv = VIGIL_TRIAGE SINK TEST_PLUGIN_DIR ...;
+ * returns 0 when every check passed. */
+typedef int (*kit_test_fn)(triage_kit_t *kit, char **argv);
+
+/* The main() of such a test: checks the arguments, runs `run`, cleans up
+ * with kit_finish() and prints "NAME: ok" on success. Returns the exit
+ * code (2 for bad arguments). */
+int kit_main(int argc, char **argv, const char *name, kit_test_fn run);
+
 #endif

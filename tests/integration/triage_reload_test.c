@@ -212,15 +212,5 @@ static int s_run(triage_kit_t *kit, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s VIGIL_TRIAGE SINK TEST_PLUGIN_DIR\n", argv[0]);
-        return 2;
-    }
-    triage_kit_t kit;
-    int failed = s_run(&kit, argv);
-    kit_finish(&kit, failed != 0);
-    if (!failed) {
-        printf("triage_reload_test: ok\n");
-    }
-    return failed;
+    return kit_main(argc, argv, "triage_reload_test", s_run);
 }
