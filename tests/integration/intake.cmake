@@ -6,7 +6,7 @@ add_executable(vigil-intake-triage-standin ${CMAKE_CURRENT_LIST_DIR}/intake_tria
 target_link_libraries(vigil-intake-triage-standin PRIVATE vigil_runtime)
 
 add_library(intake_kit STATIC ${CMAKE_CURRENT_LIST_DIR}/intake_kit.c)
-target_link_libraries(intake_kit PUBLIC vigil_runtime)
+target_link_libraries(intake_kit PUBLIC vigil_runtime vigil_link_harness)
 target_include_directories(intake_kit PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 
 foreach(name flow auth crash rotate)

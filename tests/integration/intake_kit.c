@@ -3,7 +3,8 @@
  *
  * Everything is real: zcert files written by the runtime's keygen, a vault
  * key file, vigil-intake started with fork/exec, CURVE over TCP on a port
- * found free a moment before. Children are killed by pid only.
+ * found free a moment before. Children are killed by pid only. Files,
+ * ports, processes and clocks come from the link harness (link_harness.h).
  */
 #include "intake_kit.h"
 
@@ -11,21 +12,12 @@
  * GCC cannot see that and warns on every snprintf. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <time.h>
-#include <unistd.h>
 #include <sqlite3.h>
 
+#include "link_harness.h"
 #include "vigil/admin.h"
 #include "vigil/security.h"
 #include "vigil/util.h"
@@ -35,68 +27,19 @@
 #define KIT_HEALTH_POLL_MS   300
 #define KIT_ADMIN_TIMEOUT_MS 5000
 #define KIT_STOP_TIMEOUT_MS  15000
+#define KIT_LOG_TAIL_LINES   20
 
 static const char *const s_publishers[] = {"hotline-east", "county-jail-042", "rogue"};
 static const char *const s_allowed[] = {"hotline-east", "county-jail-042"};
 
 void kit_sleep_ms(int ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
+    harness_sleep_ms(ms);
 }
 
 long long kit_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int s_write(const char *path, const char *format, ...)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    va_list ap;
-    va_start(ap, format);
-    vfprintf(f, format, ap);
-    va_end(ap);
-    fclose(f);
-    return chmod(path, 0600);
-}
-
-static int s_copy(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    if (!in || !out) {
-        if (in)
-            fclose(in);
-        return -1;
-    }
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, in)) > 0)
-        fwrite(buffer, 1, n, out);
-    fclose(in);
-    fclose(out);
-    return 0;
-}
-
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) ||
-        getsockname(fd, (struct sockaddr *)&addr, &len)) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
+    return harness_now_ms();
 }
 
 static int s_keygen(const char *dir, const char *name)
@@ -124,8 +67,7 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
     memset(kit, 0, sizeof *kit);
     kit->intake_exe = intake_exe;
     kit->standin_exe = standin_exe;
-    snprintf(kit->dir, sizeof kit->dir, "/tmp/vigil-%s-XXXXXX", tag);
-    if (!mkdtemp(kit->dir))
+    if (harness_tempdir(tag, kit->dir, sizeof kit->dir))
         return -1;
     snprintf(kit->intake_state, KIT_PATH, "%s/intake", kit->dir);
     snprintf(kit->triage_state, KIT_PATH, "%s/triage", kit->dir);
@@ -153,13 +95,13 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
     for (size_t i = 0; i < sizeof s_allowed / sizeof s_allowed[0]; i++) {
         snprintf(from, sizeof from, "%s/%s.key", kit->upstream, s_allowed[i]);
         snprintf(path, sizeof path, "%s/keys/allow/intake/%s.key", kit->intake_state, s_allowed[i]);
-        if (s_copy(from, path))
+        if (harness_copy(from, path))
             return -1;
     }
     /* triage admits intake; intake trusts triage's public cert */
     snprintf(from, sizeof from, "%s/keys/intake.key", kit->intake_state);
     snprintf(path, sizeof path, "%s/keys/allow/triage/intake.key", kit->triage_state);
-    if (s_copy(from, path))
+    if (harness_copy(from, path))
         return -1;
     char err[256];
     snprintf(path, sizeof path, "%s/keys/intake.vault", kit->intake_state);
@@ -168,7 +110,7 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
         return -1;
     }
 
-    int intake_port = s_free_port(), triage_port = s_free_port();
+    int intake_port = harness_free_port(), triage_port = harness_free_port();
     if (intake_port < 0 || triage_port < 0)
         return -1;
     snprintf(kit->intake_endpoint, sizeof kit->intake_endpoint, "tcp://127.0.0.1:%d", intake_port);
@@ -178,7 +120,7 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
     snprintf(kit->triage_config, KIT_PATH, "%s/triage.conf", kit->dir);
     snprintf(kit->intake_log, KIT_PATH, "%s/intake.log", kit->dir);
     snprintf(kit->triage_log, KIT_PATH, "%s/triage.log", kit->dir);
-    if (s_write(
+    if (harness_write(
             kit->intake_config,
             "state_dir = \"%s\";\n"
             "log_level = \"info\";\n"
@@ -196,44 +138,15 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
             kit->intake_state, kit->intake_endpoint, triage_port, kit->triage_state,
             intake_extra ? intake_extra : ""))
         return -1;
-    if (s_write(kit->triage_config,
-                "state_dir = \"%s\";\n"
-                "log_level = \"info\";\n"
-                "link = { listen = \"tcp://127.0.0.1:%d\"; };\n"
-                "metrics = { listen = \"\"; };\n"
-                "peers = ();\n",
-                kit->triage_state, triage_port))
+    if (harness_write(kit->triage_config,
+                      "state_dir = \"%s\";\n"
+                      "log_level = \"info\";\n"
+                      "link = { listen = \"tcp://127.0.0.1:%d\"; };\n"
+                      "metrics = { listen = \"\"; };\n"
+                      "peers = ();\n",
+                      kit->triage_state, triage_port))
         return -1;
     return 0;
-}
-
-static pid_t s_spawn(const char *exe, const char *config, const char *log_path)
-{
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
-    }
-    execl(exe, exe, "--config", config, (char *)NULL);
-    _exit(127);
-}
-
-static void s_tail(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char lines[20][512];
-    int count = 0;
-    while (fgets(lines[count % 20], sizeof lines[0], f))
-        count++;
-    fclose(f);
-    for (int i = count > 20 ? count - 20 : 0; i < count; i++)
-        fprintf(stderr, "  | %s", lines[i % 20]);
 }
 
 static int s_wait_healthy(const char *endpoint, pid_t pid, const char *log)
@@ -241,9 +154,9 @@ static int s_wait_healthy(const char *endpoint, pid_t pid, const char *log)
     long long deadline = kit_now_ms() + KIT_START_TIMEOUT_MS;
     while (kit_now_ms() < deadline) {
         int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
+        if (harness_exited(pid, &status)) {
             fprintf(stderr, "process exited during start (status %d); log:\n", status);
-            s_tail(log);
+            harness_tail(log, KIT_LOG_TAIL_LINES);
             return -1;
         }
         Vigil__V1__AdminRequest request = VIGIL__V1__ADMIN_REQUEST__INIT;
@@ -260,13 +173,13 @@ static int s_wait_healthy(const char *endpoint, pid_t pid, const char *log)
         kit_sleep_ms(50);
     }
     fprintf(stderr, "process did not become healthy; log:\n");
-    s_tail(log);
+    harness_tail(log, KIT_LOG_TAIL_LINES);
     return -1;
 }
 
 int kit_start_intake(kit_t *kit)
 {
-    kit->intake_pid = s_spawn(kit->intake_exe, kit->intake_config, kit->intake_log);
+    kit->intake_pid = harness_spawn(kit->intake_exe, kit->intake_config, kit->intake_log);
     if (kit->intake_pid < 0)
         return -1;
     return s_wait_healthy(kit->intake_admin, kit->intake_pid, kit->intake_log);
@@ -274,7 +187,7 @@ int kit_start_intake(kit_t *kit)
 
 int kit_start_standin(kit_t *kit)
 {
-    kit->triage_pid = s_spawn(kit->standin_exe, kit->triage_config, kit->triage_log);
+    kit->triage_pid = harness_spawn(kit->standin_exe, kit->triage_config, kit->triage_log);
     if (kit->triage_pid < 0)
         return -1;
     return s_wait_healthy(kit->triage_admin, kit->triage_pid, kit->triage_log);
@@ -282,10 +195,8 @@ int kit_start_standin(kit_t *kit)
 
 static void s_kill(pid_t *pid)
 {
-    if (*pid > 0) {
-        kill(*pid, SIGKILL);
-        waitpid(*pid, NULL, 0);
-    }
+    if (*pid > 0)
+        harness_kill9(*pid);
     *pid = 0;
 }
 
@@ -298,18 +209,9 @@ int kit_stop_intake(kit_t *kit)
 {
     if (kit->intake_pid <= 0)
         return -1;
-    kill(kit->intake_pid, SIGTERM);
-    long long deadline = kit_now_ms() + KIT_STOP_TIMEOUT_MS;
-    int status;
-    while (kit_now_ms() < deadline) {
-        if (waitpid(kit->intake_pid, &status, WNOHANG) == kit->intake_pid) {
-            kit->intake_pid = 0;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        kit_sleep_ms(20);
-    }
-    s_kill(&kit->intake_pid);
-    return -1;
+    int code = harness_stop(kit->intake_pid, KIT_STOP_TIMEOUT_MS);
+    kit->intake_pid = 0;
+    return code;
 }
 
 void kit_teardown(kit_t *kit)
@@ -320,12 +222,8 @@ void kit_teardown(kit_t *kit)
         fprintf(stderr, "kept %s\n", kit->dir);
         return;
     }
-    if (kit->dir[0]) {
-        char command[KIT_PATH + 16];
-        snprintf(command, sizeof command, "rm -rf '%s'", kit->dir);
-        if (system(command) != 0)
-            fprintf(stderr, "could not remove %s\n", kit->dir);
-    }
+    if (kit->dir[0] && harness_remove_tree(kit->dir))
+        fprintf(stderr, "could not remove %s\n", kit->dir);
 }
 
 Vigil__V1__AdminReply *kit_admin(kit_t *kit, Vigil__V1__AdminCommand command,
@@ -567,29 +465,13 @@ void kit_triage_db(const kit_t *kit, char out[KIT_PATH])
     snprintf(out, KIT_PATH, "%s/triage.db", kit->triage_state);
 }
 
-static bool s_file_contains(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc(size > 0 ? (size_t)size : 1);
-    size_t n = data ? fread(data, 1, (size_t)size, f) : 0;
-    fclose(f);
-    bool found = data && memmem(data, n, needle, strlen(needle)) != NULL;
-    free(data);
-    return found;
-}
-
 bool kit_files_contain(const char *db_path, const char *needle)
 {
     const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         char path[KIT_PATH + 16];
         snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
-        if (s_file_contains(path, needle))
+        if (harness_file_contains(path, needle))
             return true;
     }
     return false;

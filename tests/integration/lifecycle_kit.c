@@ -231,7 +231,7 @@ void kit_sleep_ms(int ms)
 
 int kit_tempdir(const char *tag, char *out)
 {
-    if (snprintf(out, KIT_PATH_MAX, "/tmp/vigil-%s-XXXXXX", tag) >= KIT_PATH_MAX || !mkdtemp(out))
+    if (harness_tempdir(tag, out, KIT_PATH_MAX))
         return -1;
     snprintf(s_tempdir, sizeof s_tempdir, "%s", out);
     return 0;
