@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "priority.h"
+#include "vigil/link.h"
 #include "vigil/log.h"
 #include "vigil/util.h"
 
@@ -451,7 +452,7 @@ static void s_settle(decide_t *decide, size_t n)
 /* Step 3, inside the caller's open transaction: the failure counts, the
  * decisions, case updates and onward messages of the staged pass. Changes
  * nothing in memory. Returns 0, or -1 with a message in `err`. */
-static int s_write(decide_t *decide, char *err, size_t errlen)
+static int s_write_items(decide_t *decide, char *err, size_t errlen)
 {
     for (size_t i = 0; i < decide->staged; i++) {
         decide_item_t *item = &decide->items[i];
@@ -480,6 +481,22 @@ static int s_write(decide_t *decide, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* Writes the staged pass in the caller's open transaction (or savepoint).
+ * Its outbox rows, three or so per decision, are deferred and written many
+ * per statement at the end (link_outbox_defer). Returns 0, or -1 with a
+ * message: the caller rolls back. */
+static int s_write(decide_t *decide, char *err, size_t errlen)
+{
+    if (link_outbox_defer(decide->db, err, errlen) < 0) {
+        return -1;
+    }
+    if (s_write_items(decide, err, errlen) < 0) {
+        link_outbox_discard(decide->db);
+        return -1;
+    }
+    return link_outbox_flush(decide->db, err, errlen);
 }
 
 /* Whether the staged writes that went into a link batch were committed:

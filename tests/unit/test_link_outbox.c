@@ -3,9 +3,12 @@
  * Enqueuing happens in the caller's transaction (a rollback leaves nothing
  * behind), each row carries a serialized Envelope with a fresh message id,
  * sealed with the vault when there is one (and bound to its message id), and
- * the relay's backlog counts only its own peer's rows.
+ * the relay's backlog counts only its own peer's rows. Deferred rows
+ * (link_outbox_defer) reach the table, in order and whole, only at
+ * link_outbox_flush(), and a discard leaves nothing behind.
  */
 #include "link_fixture.h"
+#include "../../services/common/src/link_internal.h" /* the tap, as link_client uses it */
 
 #define SECRET_FILLER "victim-narrative-marker-5b1e"
 
@@ -179,6 +182,142 @@ static void test_client_refuses_tcp_without_security(void **state)
     fixture_close(&f);
 }
 
+#define DEFERRED_ROWS 70 /* two chunks of 32 and six rows one by one */
+
+typedef struct {
+    size_t calls;
+    int64_t row_ids[DEFERRED_ROWS];
+    uint64_t sequences[DEFERRED_ROWS];
+} tap_seen_t;
+
+/* The sequence of the probe in a plaintext envelope. */
+static uint64_t s_probe_sequence(const uint8_t *wire, size_t len)
+{
+    Vigil__V1__Envelope *envelope = vigil__v1__envelope__unpack(NULL, len, wire);
+    assert_non_null(envelope);
+    Vigil__V1__LinkProbe *probe =
+        vigil__v1__link_probe__unpack(NULL, envelope->payload.len, envelope->payload.data);
+    assert_non_null(probe);
+    uint64_t sequence = probe->sequence;
+    vigil__v1__link_probe__free_unpacked(probe, NULL);
+    vigil__v1__envelope__free_unpacked(envelope, NULL);
+    return sequence;
+}
+
+/* A tap as the relay's: records each row it is handed, decoding the
+ * plaintext envelope it gets. */
+static void s_tap(void *ctx, const link_outbox_enqueued_t *enqueued)
+{
+    tap_seen_t *seen = ctx;
+    if (seen->calls >= DEFERRED_ROWS) {
+        seen->calls++;
+        return;
+    }
+    seen->row_ids[seen->calls] = enqueued->row_id;
+    seen->sequences[seen->calls] = s_probe_sequence(enqueued->wire, enqueued->wire_len);
+    seen->calls++;
+}
+
+static void s_enqueue_probe(fixture_t *f, uint64_t seq)
+{
+    char err[FIXTURE_ERR];
+    Vigil__V1__LinkProbe probe = VIGIL__V1__LINK_PROBE__INIT;
+    probe.sequence = seq;
+    probe.filler.data = (uint8_t *)SECRET_FILLER;
+    probe.filler.len = strlen(SECRET_FILLER);
+    if (link_outbox_enqueue(f->db, f->vault, "peer",
+                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, "case-1", NULL,
+                            &probe.base, NULL, err, sizeof err))
+        fail_msg("enqueue: %s", err);
+}
+
+static void test_deferred_rows_are_written_at_flush_in_order(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, true); /* sealed rows: the tap must still get plaintext */
+    tap_seen_t seen = {0};
+    assert_int_equal(link_outbox_tap(f.db, "peer", f.vault, s_tap, &seen), 0);
+    char err[FIXTURE_ERR] = "";
+
+    assert_int_equal(store_begin(f.db), 0);
+    assert_int_equal(link_outbox_defer(f.db, err, sizeof err), 0);
+    assert_int_equal(link_outbox_defer(f.db, err, sizeof err), -1); /* one at a time */
+    assert_non_null(strstr(err, "already"));
+    for (uint64_t i = 0; i < DEFERRED_ROWS; i++)
+        s_enqueue_probe(&f, i);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 0);
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(link_outbox_flush(f.db, err, sizeof err), 0);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), DEFERRED_ROWS);
+    assert_int_equal(store_commit(f.db), 0);
+
+    /* Every row, sealed, in enqueue order, each handed to the tap once
+     * with the id it has in the table. */
+    assert_int_equal(seen.calls, DEFERRED_ROWS);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f.db,
+                                        "SELECT id, message_id, envelope, sealed FROM link_outbox "
+                                        "ORDER BY id",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    for (size_t i = 0; i < DEFERRED_ROWS; i++) {
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int64(stmt, 0), seen.row_ids[i]);
+        assert_int_equal(seen.sequences[i], i);
+        assert_int_equal(sqlite3_column_int(stmt, 3), 1);
+        const uint8_t *blob = sqlite3_column_blob(stmt, 2);
+        size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
+        assert_null(memmem(blob, len, SECRET_FILLER, strlen(SECRET_FILLER)));
+        uint8_t plain[FIXTURE_BUFFER];
+        long opened = vault_open_blob(f.vault, blob, len, sqlite3_column_blob(stmt, 1),
+                                      VIGIL_ID_BYTES, plain);
+        assert_true(opened > 0);
+        assert_int_equal(s_probe_sequence(plain, (size_t)opened), i);
+    }
+    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+
+    /* The deferral ended with the flush: the next enqueue goes straight in. */
+    assert_int_equal(store_begin(f.db), 0);
+    s_enqueue_probe(&f, DEFERRED_ROWS);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), DEFERRED_ROWS + 1);
+    assert_int_equal(store_commit(f.db), 0);
+    assert_int_equal(link_outbox_flush(f.db, err, sizeof err), -1);
+    assert_non_null(strstr(err, "defers no rows"));
+    link_outbox_untap(&seen);
+    fixture_close(&f);
+}
+
+static void test_discarded_rows_leave_nothing(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    tap_seen_t seen = {0};
+    assert_int_equal(link_outbox_tap(f.db, "peer", NULL, s_tap, &seen), 0);
+    char err[FIXTURE_ERR] = "";
+    assert_int_equal(store_begin(f.db), 0);
+    assert_int_equal(link_outbox_defer(f.db, err, sizeof err), 0);
+    for (uint64_t i = 0; i < 5; i++)
+        s_enqueue_probe(&f, i);
+    link_outbox_discard(f.db);
+    assert_int_equal(store_rollback(f.db), 0);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 0);
+    assert_int_equal(seen.calls, 0);
+    /* A new deferral starts empty. */
+    assert_int_equal(store_begin(f.db), 0);
+    assert_int_equal(link_outbox_defer(f.db, err, sizeof err), 0);
+    s_enqueue_probe(&f, 9);
+    assert_int_equal(link_outbox_flush(f.db, err, sizeof err), 0);
+    assert_int_equal(store_commit(f.db), 0);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 1);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.sequences[0], 9);
+    link_outbox_untap(&seen);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +327,8 @@ int main(void)
         cmocka_unit_test(test_enqueue_refuses_a_payload_of_the_wrong_type),
         cmocka_unit_test(test_backlog_counts_one_peer),
         cmocka_unit_test(test_client_refuses_tcp_without_security),
+        cmocka_unit_test(test_deferred_rows_are_written_at_flush_in_order),
+        cmocka_unit_test(test_discarded_rows_leave_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,13 @@
  * handed to it in plaintext, so its relay need not read back and unseal the
  * row it will find committed (link_client.c decides when it may use it).
  *
+ * A writer that enqueues many rows in one transaction may defer them
+ * (link_outbox_defer()): the rows are then kept in memory, in order, with
+ * their row ids already assigned, and link_outbox_flush() writes them
+ * OUTBOX_CHUNK_ROWS per INSERT (one statement step per chunk instead of one
+ * per row) and hands them to the taps, still inside the caller's
+ * transaction. Deferred plaintext is wiped when it is written or dropped.
+ *
  * It must never send anything, and never commit or roll back the caller's
  * transaction.
  */
@@ -155,22 +162,39 @@ static int s_learn_newest(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
-/* link_outbox_insert(), and the id the row got in *row_id. */
-static int s_insert(sqlite3 *db, const link_outbox_row_t *row, int64_t *row_id, char *err,
-                    size_t errlen)
+/* The single-row INSERT on `db`; on its first use, ids are taught to
+ * continue above the store's newest row. Returns NULL with a message. */
+static sqlite3_stmt *s_insert_stmt(sqlite3 *db, char *err, size_t errlen)
 {
     bool first_use = false;
     sqlite3_stmt *insert = link_stmt_first(db, s_insert_sql, &first_use, err, errlen);
     if (!insert || (first_use && s_learn_newest(db, err, errlen)))
+        return NULL;
+    return insert;
+}
+
+/* Binds one row to parameters first .. first + 6 of an outbox INSERT. */
+static void s_bind_row(sqlite3_stmt *insert, int first, const link_outbox_row_t *row,
+                       int64_t row_id)
+{
+    sqlite3_bind_text(insert, first, row->peer, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(insert, first + 1, row->message_id, (int)row->message_id_len, SQLITE_STATIC);
+    sqlite3_bind_int(insert, first + 2, row->type);
+    sqlite3_bind_int64(insert, first + 3, row->enqueued_us);
+    sqlite3_bind_int(insert, first + 4, row->sealed ? 1 : 0);
+    sqlite3_bind_blob(insert, first + 5, row->envelope, (int)row->envelope_len, SQLITE_STATIC);
+    sqlite3_bind_int64(insert, first + 6, row_id);
+}
+
+/* link_outbox_insert(), and the id the row got in *row_id. */
+static int s_insert(sqlite3 *db, const link_outbox_row_t *row, int64_t *row_id, char *err,
+                    size_t errlen)
+{
+    sqlite3_stmt *insert = s_insert_stmt(db, err, errlen);
+    if (!insert)
         return -1;
-    sqlite3_bind_text(insert, 1, row->peer, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(insert, 2, row->message_id, (int)row->message_id_len, SQLITE_STATIC);
-    sqlite3_bind_int(insert, 3, row->type);
-    sqlite3_bind_int64(insert, 4, row->enqueued_us);
-    sqlite3_bind_int(insert, 5, row->sealed ? 1 : 0);
-    sqlite3_bind_blob(insert, 6, row->envelope, (int)row->envelope_len, SQLITE_STATIC);
     *row_id = s_next_row_id(row->enqueued_us);
-    sqlite3_bind_int64(insert, 7, *row_id);
+    s_bind_row(insert, 1, row, *row_id);
     int rc = 0;
     if (sqlite3_step(insert) != SQLITE_DONE) {
         snprintf(err, errlen, "outbox insert: sqlite: %s", sqlite3_errmsg(db));
@@ -184,6 +208,216 @@ int link_outbox_insert(sqlite3 *db, const link_outbox_row_t *row, char *err, siz
 {
     int64_t row_id;
     return s_insert(db, row, &row_id, err, errlen);
+}
+
+/* --- deferred rows (link_outbox_defer) ---------------------------------- */
+
+#define OUTBOX_CHUNK_ROWS  32 /* rows per multi-row INSERT, as the inbox's records */
+#define OUTBOX_ROW_PARAMS  7
+#define OUTBOX_CHUNK_VALUE ", (?, ?, ?, ?, ?, ?, ?)"
+#define OUTBOX_FIRST_ROWS  64   /* rows a deferral makes room for at first */
+#define OUTBOX_FIRST_BYTES 8192 /* bytes a deferral makes room for at first */
+
+/* One deferred row: its fields, and where its strings and bytes are in the
+ * deferral's buffer (offsets, since the buffer moves as it grows). */
+typedef struct {
+    int64_t row_id;
+    int64_t enqueued_us;
+    int type;
+    bool sealed;
+    const vault_t *vault;
+    uint8_t message_id[VIGIL_ID_BYTES];
+    size_t peer_at;               /* NUL-terminated */
+    size_t stored_at, stored_len; /* what the row holds (sealed or not) */
+    size_t wire_at, wire_len;     /* the plaintext envelope, for a tap */
+} deferred_row_t;
+
+/* The thread's deferral: a connection is used by one thread, so one
+ * deferral per thread, for one connection at a time. */
+typedef struct {
+    sqlite3 *db; /* NULL when not deferring */
+    deferred_row_t *rows;
+    size_t count, capacity;
+    uint8_t *bytes;
+    size_t used, size;
+} deferral_t;
+
+static _Thread_local deferral_t s_deferral;
+
+static pthread_once_t s_chunk_once = PTHREAD_ONCE_INIT;
+static char s_chunk_sql[sizeof s_insert_sql + OUTBOX_CHUNK_ROWS * sizeof OUTBOX_CHUNK_VALUE];
+
+/* s_insert_sql with OUTBOX_CHUNK_ROWS rows of values. */
+static void s_build_chunk_sql(void)
+{
+    size_t used = (size_t)snprintf(s_chunk_sql, sizeof s_chunk_sql, "%s", s_insert_sql);
+    for (size_t i = 1; i < OUTBOX_CHUNK_ROWS; i++)
+        used += (size_t)snprintf(s_chunk_sql + used, sizeof s_chunk_sql - used, "%s",
+                                 OUTBOX_CHUNK_VALUE);
+}
+
+/* Wipes (the bytes may hold personal data) and frees what the deferral
+ * holds, and ends it. Cannot fail. */
+static void s_deferral_end(deferral_t *d)
+{
+    if (d->bytes)
+        sodium_memzero(d->bytes, d->used);
+    free(d->bytes);
+    free(d->rows);
+    *d = (deferral_t){0};
+}
+
+/* Room for `more` bytes; an outgrown buffer is wiped before it is freed. */
+static int s_reserve_bytes(deferral_t *d, size_t more)
+{
+    if (d->size - d->used >= more)
+        return 0;
+    size_t size = d->size ? d->size : OUTBOX_FIRST_BYTES;
+    while (size - d->used < more)
+        size *= 2;
+    uint8_t *bytes = malloc(size);
+    if (!bytes)
+        return -1;
+    if (d->bytes) {
+        memcpy(bytes, d->bytes, d->used);
+        sodium_memzero(d->bytes, d->used);
+        free(d->bytes);
+    }
+    d->bytes = bytes;
+    d->size = size;
+    return 0;
+}
+
+static size_t s_put_bytes(deferral_t *d, const void *data, size_t len)
+{
+    size_t at = d->used;
+    memcpy(d->bytes + at, data, len);
+    d->used += len;
+    return at;
+}
+
+/* Keeps a row for link_outbox_flush(). */
+static int s_defer_row(deferral_t *d, const vault_t *vault, const link_outbox_row_t *row,
+                       const uint8_t *wire, size_t wire_len, int64_t *row_id, char *err,
+                       size_t errlen)
+{
+    size_t peer_len = strlen(row->peer) + 1;
+    if (d->count == d->capacity) {
+        size_t capacity = d->capacity ? d->capacity * 2 : OUTBOX_FIRST_ROWS;
+        deferred_row_t *rows = realloc(d->rows, capacity * sizeof *rows);
+        if (!rows) {
+            snprintf(err, errlen, "link_outbox_enqueue: out of memory for deferred rows");
+            return -1;
+        }
+        d->rows = rows;
+        d->capacity = capacity;
+    }
+    if (s_reserve_bytes(d, peer_len + row->envelope_len + (row->sealed ? wire_len : 0))) {
+        snprintf(err, errlen, "link_outbox_enqueue: out of memory for deferred rows");
+        return -1;
+    }
+    deferred_row_t *kept = &d->rows[d->count++];
+    *row_id = s_next_row_id(row->enqueued_us);
+    *kept = (deferred_row_t){.row_id = *row_id,
+                             .enqueued_us = row->enqueued_us,
+                             .type = row->type,
+                             .sealed = row->sealed,
+                             .vault = vault};
+    memcpy(kept->message_id, row->message_id, VIGIL_ID_BYTES);
+    kept->peer_at = s_put_bytes(d, row->peer, peer_len);
+    kept->stored_at = s_put_bytes(d, row->envelope, row->envelope_len);
+    kept->stored_len = row->envelope_len;
+    kept->wire_at = row->sealed ? s_put_bytes(d, wire, wire_len) : kept->stored_at;
+    kept->wire_len = wire_len;
+    return 0;
+}
+
+int link_outbox_defer(sqlite3 *db, char *err, size_t errlen)
+{
+    if (s_deferral.db) {
+        snprintf(err, errlen, "link_outbox_defer: this thread already defers rows");
+        return -1;
+    }
+    if (!s_insert_stmt(db, err, errlen)) /* row ids must start above the store's */
+        return -1;
+    s_deferral.db = db;
+    return 0;
+}
+
+/* The row's fields as link_outbox_row_t, pointing into the buffer. */
+static link_outbox_row_t s_row_of(const deferral_t *d, const deferred_row_t *kept)
+{
+    return (link_outbox_row_t){.peer = (const char *)d->bytes + kept->peer_at,
+                               .message_id = kept->message_id,
+                               .message_id_len = VIGIL_ID_BYTES,
+                               .type = kept->type,
+                               .enqueued_us = kept->enqueued_us,
+                               .sealed = kept->sealed,
+                               .envelope = d->bytes + kept->stored_at,
+                               .envelope_len = kept->stored_len};
+}
+
+/* Inserts rows [first, first + n) with one statement: n is 1 or
+ * OUTBOX_CHUNK_ROWS. */
+static int s_write_rows(sqlite3 *db, const deferral_t *d, size_t first, size_t n, char *err,
+                        size_t errlen)
+{
+    sqlite3_stmt *insert;
+    if (n == 1) {
+        insert = s_insert_stmt(db, err, errlen);
+    } else {
+        pthread_once(&s_chunk_once, s_build_chunk_sql);
+        insert = link_stmt(db, s_chunk_sql, err, errlen);
+    }
+    if (!insert)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        link_outbox_row_t row = s_row_of(d, &d->rows[first + i]);
+        s_bind_row(insert, 1 + (int)(i * OUTBOX_ROW_PARAMS), &row, d->rows[first + i].row_id);
+    }
+    int rc = 0;
+    if (sqlite3_step(insert) != SQLITE_DONE) {
+        snprintf(err, errlen, "outbox insert: sqlite: %s", sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_reset(insert);
+    sqlite3_clear_bindings(insert); /* they point into a buffer about to be freed */
+    return rc;
+}
+
+int link_outbox_flush(sqlite3 *db, char *err, size_t errlen)
+{
+    deferral_t *d = &s_deferral;
+    if (d->db != db) {
+        snprintf(err, errlen, "link_outbox_flush: this connection defers no rows");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < d->count;) {
+        size_t n = d->count - i >= OUTBOX_CHUNK_ROWS ? OUTBOX_CHUNK_ROWS : 1;
+        rc = s_write_rows(db, d, i, n, err, errlen);
+        i += n;
+    }
+    for (size_t i = 0; rc == 0 && i < d->count; i++) {
+        const deferred_row_t *kept = &d->rows[i];
+        link_outbox_enqueued_t enqueued = {
+            .row_id = kept->row_id,
+            .message_id = kept->message_id,
+            .type = kept->type,
+            .enqueued_us = kept->enqueued_us,
+            .wire = d->bytes + kept->wire_at,
+            .wire_len = kept->wire_len,
+        };
+        s_hand_over(db, (const char *)d->bytes + kept->peer_at, kept->vault, &enqueued);
+    }
+    s_deferral_end(d);
+    return rc;
+}
+
+void link_outbox_discard(sqlite3 *db)
+{
+    if (s_deferral.db == db)
+        s_deferral_end(&s_deferral);
 }
 
 int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
@@ -259,8 +493,9 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
         .envelope_len = stored_len,
     };
     int64_t row_id = 0;
-    rc = s_insert(db, &row, &row_id, err, errlen);
-    if (rc == 0) {
+    if (s_deferral.db == db) {
+        rc = s_defer_row(&s_deferral, vault, &row, buffer, envelope_len, &row_id, err, errlen);
+    } else if ((rc = s_insert(db, &row, &row_id, err, errlen)) == 0) {
         link_outbox_enqueued_t enqueued = {
             .row_id = row_id,
             .message_id = id,

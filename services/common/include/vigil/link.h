@@ -165,6 +165,22 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
                         const ProtobufCMessage *payload, uint8_t message_id[VIGIL_ID_BYTES],
                         char *err, size_t errlen);
 
+/* Deferred enqueues, for a writer that enqueues many rows in one
+ * transaction. After link_outbox_defer(db), link_outbox_enqueue() on `db`
+ * from this thread keeps its rows in memory (ids, message ids and envelopes
+ * made as usual) until link_outbox_flush(db) inserts them, many rows per
+ * statement, in the caller's open transaction, and ends the deferral. Flush
+ * before you COMMIT or RELEASE a savepoint: a row still deferred at commit
+ * is not in the store. On any failure call link_outbox_discard(db) and roll
+ * back: it drops the deferred rows (wiped) and ends the deferral. One
+ * deferral per thread at a time.
+ * link_outbox_defer returns 0, or -1 with a message (already deferring, or
+ * sqlite). link_outbox_flush returns 0, or -1 with sqlite's message (the
+ * deferral ends either way; roll back). link_outbox_discard cannot fail. */
+int link_outbox_defer(sqlite3 *db, char *err, size_t errlen);
+int link_outbox_flush(sqlite3 *db, char *err, size_t errlen);
+void link_outbox_discard(sqlite3 *db);
+
 typedef struct {
     const char *peer;       /* outbox peer name, e.g. "triage" */
     const char *endpoint;   /* e.g. "tcp://127.0.0.1:7201" */
