@@ -159,13 +159,19 @@ static int s_handle(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
         return s_reject(intake, result, VIGIL__V1__REASON_CODE__REASON_UNKNOWN_TYPE,
                         "message type not accepted by intake");
 
-    /* The request is unpacked into an arena on the stack, not into a malloc
-     * per string, and dropped whole (and wiped) at the end. */
+    /* The link has decoded the request already (into its batch arena,
+     * wiped when the batch ends). Otherwise (a dead-letter replay) it is
+     * unpacked into an arena on the stack, not into a malloc per string,
+     * and dropped whole (and wiped) at the end. */
     alignas(max_align_t) unsigned char arena_buffer[HANDLER_ARENA_BYTES];
     arena_t arena;
     arena_init(&arena, arena_buffer, sizeof arena_buffer);
-    ProtobufCMessage *message = protobuf_c_message_unpack(
-        kind->descriptor, &arena.allocator, envelope->payload.len, envelope->payload.data);
+    ProtobufCMessage *message = link_payload(envelope);
+    if (message && message->descriptor != kind->descriptor)
+        message = NULL; /* cannot happen: the link decodes by the same type */
+    if (!message)
+        message = protobuf_c_message_unpack(kind->descriptor, &arena.allocator,
+                                            envelope->payload.len, envelope->payload.data);
     if (!message) {
         arena_release(&arena);
         snprintf(detail, sizeof detail, "payload is not a valid %s", kind->descriptor->short_name);

@@ -60,8 +60,13 @@ static int s_on_case_view(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *env
 {
     (void)peer;
     triage_t *triage = triage_of(ctx);
-    Vigil__V1__CaseView *view =
-        vigil__v1__case_view__unpack(NULL, envelope->payload.len, envelope->payload.data);
+    /* Decoded by the link already, except on a dead-letter replay. */
+    const Vigil__V1__CaseView *view = (const Vigil__V1__CaseView *)link_payload(envelope);
+    Vigil__V1__CaseView *decoded = NULL;
+    if (!view) {
+        view = decoded =
+            vigil__v1__case_view__unpack(NULL, envelope->payload.len, envelope->payload.data);
+    }
     if (!view) {
         return s_reject(result, VIGIL__V1__REASON_CODE__REASON_MALFORMED,
                         "payload: not a vigil.v1.CaseView");
@@ -109,7 +114,9 @@ static int s_on_case_view(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *env
      * case stored and the decisions to commit on their own */
     (void)decide_share_commit(triage->decide, db);
 done:
-    vigil__v1__case_view__free_unpacked(view, NULL);
+    if (decoded) {
+        vigil__v1__case_view__free_unpacked(decoded, NULL);
+    }
     return rc;
 }
 

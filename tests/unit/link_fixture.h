@@ -258,6 +258,8 @@ static inline link_server_config_t fixture_server_config(fixture_t *f, int max_a
  * call in `effects`, names the case "case-<seq>", and fails as told. */
 typedef struct {
     int calls;
+    int from_link;       /* calls that got the link's decoded payload (link_payload) */
+    int wrong_payload;   /* calls where link_payload disagreed with the envelope */
     bool retry;          /* return LINK_RETRY (a transient failure) */
     uint64_t reject_seq; /* this sequence is refused with LINK_REJECT (0: none) */
     char last_peer[64];
@@ -275,6 +277,13 @@ static inline int fixture_handler(void *ctx, sqlite3 *db, const Vigil__V1__Envel
         return LINK_REJECT;
     uint64_t seq = probe->sequence;
     vigil__v1__link_probe__free_unpacked(probe, NULL);
+    const Vigil__V1__LinkProbe *linked = (const Vigil__V1__LinkProbe *)link_payload(envelope);
+    if (linked) {
+        self->from_link++;
+        if (linked->base.descriptor != &vigil__v1__link_probe__descriptor ||
+            linked->sequence != seq)
+            self->wrong_payload++;
+    }
     sqlite3_stmt *stmt = NULL;
     sqlite3_prepare_v2(db,
                        "INSERT INTO effects (seq, count) VALUES (?1, 1) "

@@ -43,6 +43,9 @@ static void test_a_retransmit_is_answered_duplicate_with_the_original_case(void 
     assert_memory_equal(answers[0].id, id, VIGIL_ID_BYTES);
 
     assert_int_equal(handler.calls, 1);
+    assert_int_equal(handler.from_link, 1); /* decoded once, by the link */
+    assert_int_equal(handler.wrong_payload, 0);
+    assert_null(link_payload(NULL));
     assert_int_equal(fixture_effects(&f, 41), 1);
     assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox"), 1);
     zsock_destroy(&dealer);

@@ -492,9 +492,20 @@ static int s_count_failure(link_inbox_t *self, const Vigil__V1__Envelope *envelo
     return 0;
 }
 
-int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope, const uint8_t *raw,
-                      size_t raw_len, const char *peer, link_result_t *outcome,
-                      link_inbox_kind_t *kind)
+/* The message whose handler runs on this thread, for link_payload(). */
+static _Thread_local struct {
+    const Vigil__V1__Envelope *envelope;
+    ProtobufCMessage *payload;
+} s_handling;
+
+ProtobufCMessage *link_payload(const Vigil__V1__Envelope *envelope)
+{
+    return envelope && envelope == s_handling.envelope ? s_handling.payload : NULL;
+}
+
+int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
+                      ProtobufCMessage *payload, const uint8_t *raw, size_t raw_len,
+                      const char *peer, link_result_t *outcome, link_inbox_kind_t *kind)
 {
     const uint8_t *id = envelope->message_id.data;
     size_t id_len = envelope->message_id.len;
@@ -538,7 +549,11 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope, c
     }
     if (link_step_done(self->savepoint))
         return -1;
+    s_handling.envelope = envelope;
+    s_handling.payload = payload;
     int rc = handler(self->ctx, self->db, envelope, peer, outcome);
+    s_handling.envelope = NULL;
+    s_handling.payload = NULL;
     if (sqlite3_get_autocommit(self->db)) {
         log_error("a link handler ended the batch transaction; handlers must not commit", "type=%d",
                   (int)envelope->type);

@@ -39,14 +39,16 @@ int link_inbox_commit(link_inbox_t *inbox);
 void link_inbox_rollback(link_inbox_t *inbox);
 
 /* Handles one decoded, routable message inside the open batch transaction.
- * `raw` is the envelope as received (kept, sealed, if it is dead-lettered).
+ * `payload` is its payload already decoded and checked (NULL: the handler
+ * decodes it); the handler finds it with link_payload(). `raw` is the
+ * envelope as received (kept, sealed, if it is dead-lettered).
  * Fills `outcome` with the answer for the sender and *kind. Returns 0, or
  * -1 when sqlite failed in a way that spoils the batch (roll it back).
  * `peer` is borrowed until the batch commits or rolls back (the record may
  * be written then). */
-int link_inbox_handle(link_inbox_t *inbox, const Vigil__V1__Envelope *envelope, const uint8_t *raw,
-                      size_t raw_len, const char *peer, link_result_t *outcome,
-                      link_inbox_kind_t *kind);
+int link_inbox_handle(link_inbox_t *inbox, const Vigil__V1__Envelope *envelope,
+                      ProtobufCMessage *payload, const uint8_t *raw, size_t raw_len,
+                      const char *peer, link_result_t *outcome, link_inbox_kind_t *kind);
 
 /* See link_server_replay() in vigil/link.h. */
 int link_inbox_replay(link_inbox_t *inbox, int64_t id, uint32_t *replayed, char *err,

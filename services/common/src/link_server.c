@@ -69,6 +69,7 @@ typedef struct {
     bool acked;       /* its ack went into a reply */
     const char *peer; /* allowlisted name, borrowed from security; NULL: none valid */
     Vigil__V1__Envelope *envelope;
+    ProtobufCMessage *payload; /* decoded and checked by s_check; NULL: unknown type */
     uint8_t message_id[VIGIL_ID_BYTES];
     size_t message_id_len;
     link_result_t outcome;
@@ -350,7 +351,9 @@ static void s_check(link_server_t *self, server_item_t *item)
         snprintf(detail, sizeof detail, "payload %s has unknown field number %u", descriptor->name,
                  unknown);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_UNKNOWN_FIELD, detail);
+        return;
     }
+    item->payload = payload; /* the handler gets it through link_payload() */
 }
 
 /* --- receiving ------------------------------------------------------------ */
@@ -522,8 +525,8 @@ static int s_transaction(link_server_t *self, size_t from, size_t to)
             continue;
         link_inbox_kind_t kind;
         const uint8_t *raw = zmq_msg_data(&item->body);
-        if (link_inbox_handle(self->inbox, item->envelope, raw, zmq_msg_size(&item->body),
-                              item->peer, &item->outcome, &kind)) {
+        if (link_inbox_handle(self->inbox, item->envelope, item->payload, raw,
+                              zmq_msg_size(&item->body), item->peer, &item->outcome, &kind)) {
             if (s_log_allowed(self))
                 log_error("link batch failed in the store; rolling back", "error=%s type=%d",
                           sqlite3_errmsg(self->db), (int)item->envelope->type);

@@ -281,6 +281,10 @@ void link_arena_init(link_arena_t *arena)
 
 void link_arena_reset(link_arena_t *arena)
 {
+    /* Decoded payloads may hold personal data (an IntakeContact): wipe
+     * every byte handed out before the memory is freed or reused. */
+    for (link_arena_chunk_t *used = arena->chunks; used; used = used->next)
+        sodium_memzero(used->data, used->used);
     link_arena_chunk_t *chunk = arena->chunks;
     while (chunk && chunk->next) {
         link_arena_chunk_t *next = chunk->next;

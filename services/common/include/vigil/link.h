@@ -82,6 +82,15 @@ typedef struct {
 typedef int (*link_handler_fn)(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
                                const char *peer, link_result_t *result);
 
+/* The payload of `envelope` as the link server already decoded it (the
+ * type's message, unknown fields refused per config), for the handler it
+ * was routed to, while that handler runs: the handler need not decode it
+ * again. NULL otherwise (a replayed dead letter, a type the link does not
+ * know, another envelope): decode envelope->payload yourself. Borrowed from
+ * the batch and the handler's alone while it runs; do not free or keep it.
+ * Cannot fail. */
+ProtobufCMessage *link_payload(const Vigil__V1__Envelope *envelope);
+
 /* One row of a service's inbound dispatch table; ended by type 0. */
 typedef struct {
     Vigil__V1__MessageType type;
