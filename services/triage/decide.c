@@ -52,21 +52,20 @@ enum {
 #define SHARE_ROLLBACK  "ROLLBACK TO triage_decisions"
 
 static const char s_select_pending_sql[] =
-    "SELECT case_id, view, attempts, failures FROM cases WHERE state = 0"
+    "SELECT case_id, view, attempts, failures, seq FROM cases WHERE state = 0"
     " ORDER BY stored_at_ms LIMIT ?1";
 static const char s_insert_case_sql[] =
     "INSERT INTO cases (case_id, view, received_at_ms, stored_at_ms, attempts)"
     " VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (case_id) DO NOTHING";
-static const char s_add_attempt_sql[] =
-    "UPDATE cases SET attempts = attempts + 1 WHERE case_id = ?1";
-static const char s_add_failure_sql[] =
-    "UPDATE cases SET failures = failures + 1 WHERE case_id = ?1";
+static const char s_add_attempt_sql[] = "UPDATE cases SET attempts = attempts + 1 WHERE seq = ?1";
+static const char s_add_failure_sql[] = "UPDATE cases SET failures = failures + 1 WHERE seq = ?1";
 static const char s_count_pending_sql[] = "SELECT count(*) FROM cases WHERE state = 0";
 static const char s_probe_case_sql[] = "SELECT state, failures FROM cases WHERE case_id = ?1";
 
 /* One case in a pass. */
 typedef struct {
     char case_id[64];
+    int64_t seq;               /* cases.seq */
     Vigil__V1__CaseView *view; /* unpacked; freed at the end of the pass */
     int64_t attempts, failures;
     size_t region_index;
@@ -307,6 +306,7 @@ static size_t s_load(decide_t *decide)
                                                   sqlite3_column_blob(stmt, 1));
         item->attempts = sqlite3_column_int64(stmt, 2);
         item->failures = sqlite3_column_int64(stmt, 3);
+        item->seq = sqlite3_column_int64(stmt, 4);
         if (!item->view) {
             /* cannot happen for a view this service stored; decide it anyway */
             log_error("stored case view no longer unpacks; routing by fallback", "case=%s",
@@ -339,9 +339,9 @@ static const Vigil__V1__CaseView *s_view(decide_t *decide, decide_item_t *item)
     return &decide->empty_view;
 }
 
-static int s_step_case(decide_t *decide, sqlite3_stmt *stmt, const char *case_id)
+static int s_step_case(decide_t *decide, sqlite3_stmt *stmt, int64_t seq)
 {
-    sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 1, seq);
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
@@ -364,7 +364,7 @@ static int s_record_attempts(decide_t *decide, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         if (decide->items[i].needs_attempt &&
-            s_step_case(decide, decide->add_attempt, decide->items[i].case_id) < 0) {
+            s_step_case(decide, decide->add_attempt, decide->items[i].seq) < 0) {
             store_rollback(decide->db);
             return -1;
         }
@@ -456,7 +456,7 @@ static int s_write_items(decide_t *decide, char *err, size_t errlen)
 {
     for (size_t i = 0; i < decide->staged; i++) {
         decide_item_t *item = &decide->items[i];
-        if (item->failed && s_step_case(decide, decide->add_failure, item->case_id) < 0) {
+        if (item->failed && s_step_case(decide, decide->add_failure, item->seq) < 0) {
             snprintf(err, errlen, "%s", sqlite3_errmsg(decide->db));
             return -1;
         }
@@ -466,6 +466,7 @@ static int s_write_items(decide_t *decide, char *err, size_t errlen)
         policy_request_t *request = &decide->requests[item->request];
         record_input_t input = {
             .view = s_view(decide, item),
+            .case_seq = item->seq,
             .region_index = item->region_index,
             .priority = item->final,
             .advise_emergency_services = item->priority.advise_emergency_services ||

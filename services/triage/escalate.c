@@ -22,9 +22,9 @@ enum { ERR_LEN = 256 };
 
 static const char s_due_sql[] =
     "SELECT c.case_id, c.view, c.region, c.priority, c.assignee_id, c.escalation_path,"
-    " c.escalation_level, d.plugin_name, d.plugin_version, d.used_fallback"
+    " c.escalation_level, d.plugin_name, d.plugin_version, d.used_fallback, c.seq"
     " FROM cases c JOIN decisions d"
-    "  ON d.case_id = c.case_id AND d.escalation_level = c.escalation_level"
+    "  ON d.case_seq = c.seq AND d.escalation_level = c.escalation_level"
     " WHERE c.state = 1 AND c.first_contact_due_ms <= ?1"
     " ORDER BY c.first_contact_due_ms LIMIT ?2";
 
@@ -169,6 +169,7 @@ int escalate_scan(triage_t *triage, int64_t now_ms, size_t *escalated)
         Vigil__V1__Priority priority = (Vigil__V1__Priority)sqlite3_column_int(due, 3);
         record_input_t input = {
             .view = view,
+            .case_seq = sqlite3_column_int64(due, 10),
             .region_index = e->region_index,
             .priority = priority,
             .advise_emergency_services = priority == VIGIL__V1__PRIORITY__PRIORITY_P1,

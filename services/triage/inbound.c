@@ -181,7 +181,8 @@ static int s_on_receipt(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envel
         goto done;
     }
     if (sqlite3_prepare_v2(db,
-                           "SELECT 1 FROM decisions WHERE case_id = ? AND assignee_id = ? LIMIT 1",
+                           "SELECT 1 FROM cases c JOIN decisions d ON d.case_seq = c.seq"
+                           " WHERE c.case_id = ? AND d.assignee_id = ? LIMIT 1",
                            -1, &assigned, NULL) != SQLITE_OK) {
         rc = s_retry(result, db);
         goto done;

@@ -29,14 +29,14 @@ struct record_t {
 static const char s_insert_sql[] =
     "INSERT INTO decisions (case_id, escalation_level, decided_at_ms, region, priority,"
     " assignee_id, escalation_path, plugin_name, plugin_version, used_fallback,"
-    " needs_human_review, first_contact_due_ms, decision)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    " needs_human_review, first_contact_due_ms, decision, case_seq)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 static const char s_update_sql[] =
     "UPDATE cases SET state = ?2, region = ?3, priority = ?4, assignee_id = ?5,"
     " escalation_path = ?6, escalation_level = ?7, first_contact_due_ms = ?8,"
     " needs_human_review = needs_human_review OR ?9"
-    " WHERE case_id = ?1";
+    " WHERE seq = ?1";
 
 static void s_free_load(void **item)
 {
@@ -148,6 +148,7 @@ int record_decision(record_t *record, const record_input_t *input, int64_t *due_
     sqlite3_bind_int(ins, 11, review);
     sqlite3_bind_int64(ins, 12, due);
     sqlite3_bind_blob(ins, 13, packed, (int)size, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 14, input->case_seq);
     int rc = s_step(record, ins, err, errlen);
     sqlite3_clear_bindings(ins);
     if (packed != stack) {
@@ -158,7 +159,7 @@ int record_decision(record_t *record, const record_input_t *input, int64_t *due_
     }
 
     sqlite3_stmt *up = record->update_case;
-    sqlite3_bind_text(up, 1, decision.case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(up, 1, input->case_seq);
     sqlite3_bind_int(up, 2, CASE_STATE_DECIDED);
     sqlite3_bind_text(up, 3, decision.region, -1, SQLITE_STATIC);
     sqlite3_bind_int(up, 4, (int)priority);
@@ -169,6 +170,11 @@ int record_decision(record_t *record, const record_input_t *input, int64_t *due_
     sqlite3_bind_int(up, 9, review);
     rc = s_step(record, up, err, errlen);
     sqlite3_clear_bindings(up);
+    if (rc == 0 && sqlite3_changes(record->db) != 1) {
+        snprintf(err, errlen, "record: case %s (seq %lld) is not stored", decision.case_id,
+                 (long long)input->case_seq);
+        rc = -1;
+    }
     if (rc < 0 || outbound_decision(triage, record->db, input->view, &decision, input->kind, err,
                                     errlen) < 0) {
         return -1;

@@ -23,6 +23,7 @@ typedef struct record_t record_t;
 /* What to record. */
 typedef struct {
     const Vigil__V1__CaseView *view; /* the case */
+    int64_t case_seq;                /* its cases.seq: keys the update and the decision */
     size_t region_index;             /* config order */
     Vigil__V1__Priority priority;    /* final priority */
     bool advise_emergency_services;

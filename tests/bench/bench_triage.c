@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "policy_host.h"
 #include "triage_kit.h"
@@ -46,6 +47,7 @@ enum {
     CALL_BATCH = 1024,
     CALL_BATCHES = 100,
     ROSTER = 12,
+    BENCH_CASE_ID_RANDOM = 20, /* base32 characters after "c_", as intake's */
 };
 
 static const char s_rules_config[] =
@@ -85,6 +87,20 @@ static double s_median(double *values, int n)
     return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+/* A case id shaped as intake draws them (services/intake/case_id.c): "c_"
+ * and 20 random base32 characters. Random ids matter here: they scatter
+ * over any B-tree keyed by the case id, as they do in production. */
+static void s_case_id(char *out, size_t size)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    uint8_t random[BENCH_CASE_ID_RANDOM];
+    randombytes_buf(random, sizeof random);
+    size_t used = (size_t)snprintf(out, size, "c_");
+    for (size_t i = 0; i < sizeof random && used + 1 < size; i++)
+        out[used++] = alphabet[random[i] % (sizeof alphabet - 1)];
+    out[used] = '\0';
+}
+
 /* Case views as intake sends them: a mix of places, languages and cues. */
 static Vigil__V1__CaseView **s_views(int n)
 {
@@ -98,7 +114,7 @@ static Vigil__V1__CaseView **s_views(int n)
     char(*ids)[32] = calloc((size_t)n, sizeof *ids);
     for (int i = 0; i < n; i++) {
         char id[32];
-        snprintf(id, sizeof id, "bench-%08d", i);
+        s_case_id(id, sizeof id);
         kit_view(&views[i], ids[i], sizeof ids[i], id, states[i % 4], "", "",
                  i % 10 == 0  ? danger
                  : i % 7 == 0 ? release
