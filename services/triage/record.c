@@ -171,8 +171,8 @@ int record_decision(record_t *record, const record_input_t *input, int64_t *due_
     rc = s_step(record, up, err, errlen);
     sqlite3_clear_bindings(up);
     if (rc == 0 && sqlite3_changes(record->db) != 1) {
-        snprintf(err, errlen, "record: case %s (seq %lld) is not stored", decision.case_id,
-                 (long long)input->case_seq);
+        /* never the seq itself: it counts cases (triage_schema.c) */
+        snprintf(err, errlen, "record: case %s is not stored", decision.case_id);
         rc = -1;
     }
     if (rc < 0 || outbound_decision(triage, record->db, input->view, &decision, input->kind, err,

@@ -19,7 +19,9 @@
  * decisions -> cases foreign key: a decision is written only in the
  * transaction that updates its case (record.c), and the key cost a lookup
  * per decision. decisions are keyed by the case's seq, not its id, for the
- * same reason: the rows a pass adds land together in the index. Never edit
+ * same reason: the rows a pass adds land together in the index. seq counts
+ * cases, so it never leaves the store: no message, log line or view
+ * carries it (case ids must not reveal how many cases exist). Never edit
  * a shipped step; add one.
  */
 #include "triage_schema.h"
