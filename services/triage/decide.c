@@ -301,7 +301,7 @@ static size_t s_load(decide_t *decide)
     while (n < decide->capacity && sqlite3_step(stmt) == SQLITE_ROW) {
         decide_item_t *item = &decide->items[n++];
         memset(item, 0, sizeof *item);
-        snprintf(item->case_id, sizeof item->case_id, "%s", sqlite3_column_text(stmt, 0));
+        util_copy(item->case_id, sizeof item->case_id, (const char *)sqlite3_column_text(stmt, 0));
         item->view = vigil__v1__case_view__unpack(NULL, (size_t)sqlite3_column_bytes(stmt, 1),
                                                   sqlite3_column_blob(stmt, 1));
         item->attempts = sqlite3_column_int64(stmt, 2);
@@ -443,7 +443,7 @@ static void s_settle(decide_t *decide, size_t n)
         item->review = item->location_flagged || request->decision.needs_human_review ||
                        item->reason == TRIAGE_FALLBACK_FAILURES;
         item->used_fallback = request->decision.used_fallback;
-        snprintf(item->assignee, sizeof item->assignee, "%s", request->decision.assignee_id);
+        util_copy(item->assignee, sizeof item->assignee, request->decision.assignee_id);
         item->decided = true;
         decide->staged_decided++;
     }

@@ -18,7 +18,7 @@
 #include "vigil/log.h"
 #include "vigil/util.h"
 
-enum { ERR_LEN = 256 };
+enum { ERR_LEN = 256, ESCALATED_FIRST = 16 };
 
 static const char s_due_sql[] =
     "SELECT c.case_id, c.view, c.region, c.priority, c.assignee_id, c.escalation_path,"
@@ -118,14 +118,14 @@ int escalate_scan(triage_t *triage, int64_t now_ms, size_t *escalated)
     sqlite3 *db = service_db(triage->service);
     size_t max = (size_t)triage->config->decide_batch;
     sqlite3_stmt *due = NULL, *stall = NULL;
-    escalated_t *done = calloc(max + 1, sizeof *done);
-    size_t count = 0;
+    escalated_t *done = NULL; /* grown as rows come: most scans find none */
+    size_t count = 0, capacity = 0;
     char err[ERR_LEN] = "";
     int rc = -1;
     if (escalated) {
         *escalated = 0;
     }
-    if (!done || sqlite3_prepare_v2(db, s_due_sql, -1, &due, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(db, s_due_sql, -1, &due, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, s_stall_sql, -1, &stall, NULL) != SQLITE_OK) {
         snprintf(err, sizeof err, "%s", sqlite3_errmsg(db));
         goto done;
@@ -138,7 +138,18 @@ int escalate_scan(triage_t *triage, int64_t now_ms, size_t *escalated)
     sqlite3_bind_int64(due, 2, (sqlite3_int64)max);
     record_t *record = decide_record(triage->decide);
     while (count < max && sqlite3_step(due) == SQLITE_ROW) {
+        if (count == capacity) {
+            size_t grown = capacity ? capacity * 2 : ESCALATED_FIRST;
+            escalated_t *more = realloc(done, grown * sizeof *done);
+            if (!more) {
+                snprintf(err, sizeof err, "out of memory");
+                goto rollback;
+            }
+            done = more;
+            capacity = grown;
+        }
         escalated_t *e = &done[count];
+        memset(e, 0, sizeof *e);
         s_copy(e->case_id, sizeof e->case_id, sqlite3_column_text(due, 0));
         e->region_index = s_region_index(triage, (const char *)sqlite3_column_text(due, 2));
         s_copy(e->old_assignee, sizeof e->old_assignee, sqlite3_column_text(due, 4));

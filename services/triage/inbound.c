@@ -88,7 +88,7 @@ static int s_on_case_view(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *env
                       "field case_id: differs from the envelope's case_id");
         goto done;
     }
-    snprintf(result->case_id, sizeof result->case_id, "%s", view->case_id);
+    util_copy(result->case_id, sizeof result->case_id, view->case_id);
     int64_t now = util_now_ms();
     sqlite3_stmt *stmt = decide_insert_statement(triage->decide);
     sqlite3_bind_text(stmt, 1, view->case_id, -1, SQLITE_STATIC);

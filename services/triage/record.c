@@ -15,6 +15,7 @@
 #include "outbound.h"
 #include "priority.h"
 #include "vigil/log.h"
+#include "vigil/util.h"
 
 enum { MS_PER_S = 1000, PACK_STACK_MAX = 4096 };
 
@@ -195,7 +196,11 @@ void record_load_add(record_t *record, const char *region, const char *assignee,
         return;
     }
     char key[LOAD_KEY_MAX];
-    snprintf(key, sizeof key, "%s%c%s", region, LOAD_KEY_SEPARATOR, assignee);
+    size_t used = util_copy(key, sizeof key, region);
+    if (used + 1 < sizeof key) {
+        key[used++] = LOAD_KEY_SEPARATOR;
+        util_copy(key + used, sizeof key - used, assignee);
+    }
     uint32_t *load = zhashx_lookup(record->loads, key);
     if (!load) {
         load = calloc(1, sizeof *load);

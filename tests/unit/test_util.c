@@ -3,7 +3,8 @@
  * Message ids become idempotency keys and case ids: two equal ones would
  * merge two victims' records. These tests check the hex form, that ids do
  * not repeat, that util_random_below stays in range and reaches every value,
- * and that the clocks agree with the system's.
+ * that the clocks agree with the system's, and that util_copy cuts to fit,
+ * always terminates and treats NULL as empty.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,6 +66,21 @@ static void test_random_below_stays_in_range(void **state)
     assert_int_equal(util_random_below(0), 0);
 }
 
+static void test_copy_cuts_and_terminates(void **state)
+{
+    (void)state;
+    char out[6];
+    memset(out, 'x', sizeof out);
+    assert_int_equal(util_copy(out, sizeof out, "case"), 4);
+    assert_string_equal(out, "case");
+    assert_int_equal(util_copy(out, sizeof out, "c_abcdefgh"), 5);
+    assert_string_equal(out, "c_abc");
+    assert_int_equal(util_copy(out, sizeof out, NULL), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(util_copy(out, 1, "anything"), 0);
+    assert_string_equal(out, "");
+}
+
 static void test_clocks(void **state)
 {
     (void)state;
@@ -85,6 +101,7 @@ int main(void)
         cmocka_unit_test(test_random_ids_do_not_repeat),
         cmocka_unit_test(test_random_below_stays_in_range),
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_copy_cuts_and_terminates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

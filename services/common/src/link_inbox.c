@@ -290,8 +290,7 @@ void link_inbox_rollback(link_inbox_t *inbox)
 
 static void s_copy_column(sqlite3_stmt *stmt, int column, char *out, size_t size)
 {
-    const unsigned char *text = sqlite3_column_text(stmt, column);
-    snprintf(out, size, "%s", text ? (const char *)text : "");
+    util_copy(out, size, (const char *)sqlite3_column_text(stmt, column));
 }
 
 /* Empty strings are stored as NULL: most outcomes carry none. */

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <sodium.h>
 
@@ -29,6 +30,14 @@ static void s_sodium_ready(void)
               stderr);
         abort();
     }
+}
+
+size_t util_copy(char *out, size_t size, const char *text)
+{
+    size_t len = text ? strnlen(text, size - 1) : 0;
+    memcpy(out, text ? text : "", len);
+    out[len] = '\0';
+    return len;
 }
 
 int64_t util_now_ms(void)

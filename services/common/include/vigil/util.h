@@ -1,5 +1,5 @@
-/* util.h: small helpers every service needs: clocks and random ids.
- * Nothing here allocates.
+/* util.h: small helpers every service needs: clocks, random ids and a
+ * bounded string copy. Nothing here allocates.
  */
 #ifndef VIGIL_UTIL_H
 #define VIGIL_UTIL_H
@@ -25,5 +25,11 @@ void util_hex(const uint8_t *bytes, size_t len, char *out);
 /* A uniformly random integer in [0, bound) (libsodium, no modulo bias);
  * 0 when bound is 0. Cannot fail. */
 uint32_t util_random_below(uint32_t bound);
+
+/* Copies `text` (NULL: "") into `out` of `size` bytes (size >= 1), cut to
+ * fit and always NUL-terminated: snprintf(out, size, "%s", text) without
+ * the format parsing, for hot paths. Returns the length written. Cannot
+ * fail. */
+size_t util_copy(char *out, size_t size, const char *text);
 
 #endif
