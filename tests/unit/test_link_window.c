@@ -7,16 +7,19 @@
  * REJECTED parks the row as an outbound dead letter, which can be requeued.
  * What is enqueued on the client's own connection is sent from memory, but
  * only once it committed (never after a rollback, whole or to a savepoint),
- * and rows it was not handed are still sent, once and in order.
+ * and rows it was not handed are still sent, once and in order. The
+ * cleanup commits without an fsync of its own, and the store is back at
+ * synchronous=FULL after every one.
  */
 #include "link_fixture.h"
 
-#define WINDOW     4
-#define ROWS       10
-#define ACK_MS     300 /* long enough that no retransmit falls inside a 50 ms step */
-#define BACKOFF_MS 1200
-#define AWAIT_MS   3000 /* longest wait for something that should happen */
-#define STEP_MS    10
+#define WINDOW           4
+#define ROWS             10
+#define ACK_MS           300 /* long enough that no retransmit falls inside a 50 ms step */
+#define BACKOFF_MS       1200
+#define AWAIT_MS         3000 /* longest wait for something that should happen */
+#define STEP_MS          10
+#define SYNCHRONOUS_FULL 2 /* PRAGMA synchronous */
 
 typedef struct {
     zframe_t *routing;
@@ -183,6 +186,9 @@ static void test_window_retransmit_and_acks(void **state)
     s_answer(router, &got[1], VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE, 0);
     s_await_count(&f, &seen.settled, 2);
     assert_int_equal(seen.settled, 2);
+    fixture_spin(&f, 30); /* the cleanup runs at the next tick */
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), ROWS - 2);
+    assert_int_equal(fixture_count(&f, "PRAGMA synchronous"), SYNCHRONOUS_FULL);
     received_t more[32];
     size_t m = s_await(&f, router, more, 32, 2);
     assert_int_equal(m, 2);
@@ -237,6 +243,7 @@ static void test_window_retransmit_and_acks(void **state)
     assert_int_equal(link_client_backlog(client), 0);
     assert_int_equal(link_client_inflight(client), 0);
     assert_int_equal(seen.settled, ROWS - 1);
+    assert_int_equal(fixture_count(&f, "PRAGMA synchronous"), SYNCHRONOUS_FULL);
 
     /* 6. Requeue the refused one: sent again under the same message id. */
     uint32_t requeued = 0;

@@ -18,7 +18,8 @@
  * handled in bulk: rows answered ACCEPTED, DUPLICATE or DEAD_LETTERED are
  * deleted (runs of rows loaded one after the other with one range delete,
  * checked against the run's length), rows answered REJECTED move to the
- * dead-letter table (direction 'out'), all in one transaction; RETRY
+ * dead-letter table (direction 'out'), all in one transaction, committed
+ * without an fsync of its own (s_flush says why that is safe); RETRY
  * reschedules.
  *
  * It must never send an envelope whose row it has not found committed,
@@ -53,6 +54,8 @@
 #define CLIENT_SOURCE_MAX           255 /* longest source name written to envelopes */
 #define CLIENT_REASON_MAX           320
 #define CLIENT_ERR_LEN              256
+#define CLIENT_PRAGMA_MAX           48
+#define CLIENT_SYNCHRONOUS_NORMAL   1 /* PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA */
 #define CLIENT_MONITOR_EVENTS                                                                      \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |                                      \
      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
@@ -143,6 +146,8 @@ struct link_client_t {
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
+    sqlite3_stmt *relax;   /* PRAGMA synchronous = NORMAL, for the cleanup; NULL: not needed */
+    sqlite3_stmt *restore; /* PRAGMA synchronous = the connection's own level */
     metric_t *sent;
     metric_t *retransmits;
     metric_t *delivered;
@@ -228,6 +233,25 @@ static bool s_is_tcp(const char *endpoint)
     return strncmp(endpoint, "tcp://", strlen("tcp://")) == 0;
 }
 
+/* The statements that lower the connection's synchronous level for the
+ * cleanup and bring it back (s_flush); none when it is NORMAL or lower. */
+static int s_prepare_relax(link_client_t *self, char *err, size_t errlen)
+{
+    sqlite3_stmt *level = NULL;
+    if (link_prepare(self->db, "PRAGMA synchronous", &level, err, errlen))
+        return -1;
+    int synchronous = sqlite3_step(level) == SQLITE_ROW ? sqlite3_column_int(level, 0) : 0;
+    sqlite3_finalize(level);
+    if (synchronous <= CLIENT_SYNCHRONOUS_NORMAL)
+        return 0;
+    char restore[CLIENT_PRAGMA_MAX];
+    snprintf(restore, sizeof restore, "PRAGMA synchronous = %d", synchronous);
+    if (link_prepare(self->db, "PRAGMA synchronous = NORMAL", &self->relax, err, errlen) ||
+        link_prepare(self->db, restore, &self->restore, err, errlen))
+        return -1;
+    return 0;
+}
+
 link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
                                security_t *security, const vault_t *vault, metrics_t *metrics,
                                char *err, size_t errlen)
@@ -301,6 +325,10 @@ link_client_t *link_client_new(const link_client_config_t *config, sqlite3 *db,
             link_client_destroy(&self);
             return NULL;
         }
+    }
+    if (s_prepare_relax(self, err, errlen)) {
+        link_client_destroy(&self);
+        return NULL;
     }
     /* Envelope.source, appended to every stored envelope at send time. */
     size_t source_len = strlen(self->source);
@@ -684,12 +712,8 @@ static int s_delete_done(link_client_t *self)
 
 /* Deletes acknowledged rows and parks refused ones, in one transaction.
  * On failure everything stays queued for the next tick. */
-static void s_flush(link_client_t *self)
+static void s_cleanup(link_client_t *self)
 {
-    if (self->done_count == 0 && self->refused_count == 0)
-        return;
-    if (!sqlite3_get_autocommit(self->db))
-        return; /* someone's transaction is open on this thread: next tick */
     if (link_step_done(self->begin)) {
         log_warn("cannot start the outbox cleanup; retrying", "peer=%s error=%s", self->peer,
                  sqlite3_errmsg(self->db));
@@ -722,6 +746,30 @@ static void s_flush(link_client_t *self)
     metric_add(self->refused_metric, self->refused_count);
     self->done_count = 0;
     self->refused_count = 0;
+}
+
+/* s_cleanup(), committed without an fsync of its own. A cleanup lost in a
+ * crash costs nothing but a resend: the row comes back, is sent again and
+ * is answered DUPLICATE (a parked row is refused again). And the next
+ * commit at the connection's own level (FULL) syncs the WAL through it. At
+ * a steady rate this halves the fsyncs on the loop thread, each of which
+ * a request arriving meanwhile would wait for. The level comes straight
+ * back: if it cannot, the process stops rather than acknowledge anything
+ * on a connection that no longer syncs. */
+static void s_flush(link_client_t *self)
+{
+    if (self->done_count == 0 && self->refused_count == 0)
+        return;
+    if (!sqlite3_get_autocommit(self->db))
+        return; /* someone's transaction is open on this thread: next tick */
+    bool relaxed = self->relax && link_step_done(self->relax) == 0;
+    s_cleanup(self);
+    if (relaxed && link_step_done(self->restore) &&
+        sqlite3_exec(self->db, sqlite3_sql(self->restore), NULL, NULL, NULL) != SQLITE_OK) {
+        log_error("cannot restore the store's synchronous level; stopping", "peer=%s error=%s",
+                  self->peer, sqlite3_errmsg(self->db));
+        abort();
+    }
 }
 
 static void s_on_entry(link_client_t *self, const link_ack_entry_t *entry, uint64_t now_ns,
@@ -1041,6 +1089,8 @@ void link_client_destroy(link_client_t **client_p)
     zsock_destroy(&self->socket);
     for (size_t i = 0; i < CLIENT_STATEMENTS; i++)
         sqlite3_finalize(*s_statement(self, i));
+    sqlite3_finalize(self->relax);
+    sqlite3_finalize(self->restore);
     if (self->db)
         link_stmt_release(self->db);
     link_window_destroy(&self->window);
