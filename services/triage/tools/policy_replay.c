@@ -374,7 +374,7 @@ done:
     sqlite3_close(db);
     policy_regions_free(&regions);
     if (temporary) {
-        unlink(dir_db);
+        tool_directory_remove(dir_db);
     }
     return code;
 }

@@ -410,7 +410,7 @@ done:
     policy_host_destroy(&host);
     policy_regions_free(&regions);
     if (temporary) {
-        unlink(db);
+        tool_directory_remove(db);
     }
     return code;
 }

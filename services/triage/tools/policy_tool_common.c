@@ -151,12 +151,22 @@ int tool_directory(const char *arg, char *db_path, size_t db_path_len, bool *tem
     hsds_report_release(&report);
     store_close(&db);
     if (rc < 0) {
-        unlink(pattern);
+        tool_directory_remove(pattern);
         return -1;
     }
     snprintf(db_path, db_path_len, "%s", pattern);
     *temporary = true;
     return 0;
+}
+
+void tool_directory_remove(const char *db_path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+        unlink(path); /* most are not there: nothing to report */
+    }
 }
 
 int tool_use_plugin(policy_region_list_t *regions, const char *stem, const char *only)

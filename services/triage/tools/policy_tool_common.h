@@ -41,6 +41,11 @@ int tool_load_regions(const char *path, policy_region_list_t *out, char *err, si
 int tool_directory(const char *arg, char *db_path, size_t db_path_len, bool *temporary, char *err,
                    size_t errlen);
 
+/* Removes a temporary directory database made by tool_directory() and the
+ * files sqlite keeps beside it (-wal, -shm), once nothing has it open.
+ * Cannot fail (what is not there is skipped). */
+void tool_directory_remove(const char *db_path);
+
 /* Points every region at the candidate plugin `stem`, or only `only`
  * (others are removed) if not NULL. Returns 0, or -1 if `only` names no
  * region. */
