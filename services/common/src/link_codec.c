@@ -74,24 +74,32 @@ static int s_varint(const uint8_t **pos, const uint8_t *end, int max_bytes, uint
     return -1;
 }
 
-/* Reads one field's key and, for length-delimited fields, its bytes (into
- * *data and *len); skips the value of other wire types except varints,
- * whose value goes to *number_value. Returns 0, or -1 when the bytes are
- * not something protobuf-c would take. */
-static int s_field(const uint8_t **pos, const uint8_t *end, uint32_t *number, unsigned *wire,
-                   uint64_t *number_value, const uint8_t **data, size_t *len)
+/* One field as s_field() read it. */
+typedef struct {
+    uint32_t number;
+    unsigned wire;
+    uint64_t value;       /* a varint's value */
+    const uint8_t *bytes; /* a length-delimited field's bytes */
+    size_t size;
+} codec_field_t;
+
+/* Reads one field's key and, for length-delimited fields, its bytes; skips
+ * the value of other wire types except varints, whose value it keeps.
+ * Returns 0, or -1 when the bytes are not something protobuf-c would take. */
+static int s_field(const uint8_t **pos, const uint8_t *end, codec_field_t *out)
 {
     uint64_t tag, size;
+    *out = (codec_field_t){0};
     if (s_varint(pos, end, CODEC_TAG_MAX_BYTES, &tag))
         return -1;
     uint64_t field = tag >> CODEC_TAG_SHIFT;
     if (field == 0 || field > CODEC_FIELD_MAX)
         return -1;
-    *number = (uint32_t)field;
-    *wire = (unsigned)(tag & CODEC_WIRE_MASK);
-    switch (*wire) {
+    out->number = (uint32_t)field;
+    out->wire = (unsigned)(tag & CODEC_WIRE_MASK);
+    switch (out->wire) {
     case CODEC_WIRE_VARINT:
-        return s_varint(pos, end, LINK_VARINT_MAX, number_value);
+        return s_varint(pos, end, LINK_VARINT_MAX, &out->value);
     case CODEC_WIRE_64BIT:
         if ((size_t)(end - *pos) < CODEC_FIXED64_BYTES)
             return -1;
@@ -105,8 +113,8 @@ static int s_field(const uint8_t **pos, const uint8_t *end, uint32_t *number, un
     case CODEC_WIRE_LENGTH:
         if (s_varint(pos, end, CODEC_LENGTH_MAX_BYTES, &size) || size > (uint64_t)(end - *pos))
             return -1;
-        *data = *pos;
-        *len = (size_t)size;
+        out->bytes = *pos;
+        out->size = (size_t)size;
         *pos += size;
         return 0;
     default:
@@ -128,31 +136,27 @@ static int s_entry(const uint8_t *data, size_t len, link_ack_entry_t *entry)
     memset(entry, 0, sizeof *entry);
     const uint8_t *pos = data, *end = data + len;
     while (pos < end) {
-        uint32_t number;
-        unsigned wire;
-        uint64_t value = 0;
-        const uint8_t *bytes = NULL;
-        size_t size = 0;
-        if (s_field(&pos, end, &number, &wire, &value, &bytes, &size))
+        codec_field_t f;
+        if (s_field(&pos, end, &f))
             return -1;
-        if (number >= ACK_ENTRY_FIELDS)
+        if (f.number >= ACK_ENTRY_FIELDS)
             continue; /* unknown: skipped, as protobuf-c keeps it aside */
-        if (wire != s_entry_wire[number])
+        if (f.wire != s_entry_wire[f.number])
             return -1;
-        switch (number) {
+        switch (f.number) {
         case ENTRY_FIELD_MESSAGE_ID:
-            entry->message_id = bytes;
-            entry->message_id_len = size;
+            entry->message_id = f.bytes;
+            entry->message_id_len = f.size;
             break;
         case ENTRY_FIELD_STATUS:
-            entry->status = (Vigil__V1__AckStatus)(int32_t)(uint32_t)value;
+            entry->status = (Vigil__V1__AckStatus)(int32_t)(uint32_t)f.value;
             break;
         case ENTRY_FIELD_REASON:
-            entry->reason = (Vigil__V1__ReasonCode)(int32_t)(uint32_t)value;
+            entry->reason = (Vigil__V1__ReasonCode)(int32_t)(uint32_t)f.value;
             break;
         case ENTRY_FIELD_DETAIL:
-            entry->detail = (const char *)bytes;
-            entry->detail_len = size;
+            entry->detail = (const char *)f.bytes;
+            entry->detail_len = f.size;
             break;
         default:
             break; /* event_id, case_id: checked, not needed by the sender */
@@ -167,17 +171,13 @@ int link_ack_read(const uint8_t *data, size_t len, link_ack_entry_t *entries, si
     *count = 0;
     const uint8_t *pos = data, *end = data + len;
     while (pos < end) {
-        uint32_t number;
-        unsigned wire;
-        uint64_t value = 0;
-        const uint8_t *bytes = NULL;
-        size_t size = 0;
-        if (s_field(&pos, end, &number, &wire, &value, &bytes, &size))
+        codec_field_t f;
+        if (s_field(&pos, end, &f))
             return -1;
-        if (number != ACK_FIELD_ENTRIES)
+        if (f.number != ACK_FIELD_ENTRIES)
             continue;
-        if (wire != CODEC_WIRE_LENGTH || *count == capacity ||
-            s_entry(bytes, size, &entries[*count]))
+        if (f.wire != CODEC_WIRE_LENGTH || *count == capacity ||
+            s_entry(f.bytes, f.size, &entries[*count]))
             return -1;
         (*count)++;
     }
@@ -239,29 +239,25 @@ Vigil__V1__Envelope *link_envelope_read(link_arena_t *arena, size_t len, const u
     vigil__v1__envelope__init(envelope);
     const uint8_t *pos = data, *end = data + len;
     while (pos < end) {
-        uint32_t number;
-        unsigned wire;
-        uint64_t value = 0;
-        const uint8_t *bytes = NULL;
-        size_t size = 0;
-        if (s_field(&pos, end, &number, &wire, &value, &bytes, &size))
+        codec_field_t f;
+        if (s_field(&pos, end, &f))
             return NULL;
-        if (number >= ENVELOPE_FIELDS || wire != s_envelope_wire[number])
+        if (f.number >= ENVELOPE_FIELDS || f.wire != s_envelope_wire[f.number])
             return NULL; /* protobuf-c keeps unknown fields for the caller to see */
         char **text = NULL;
-        switch (number) {
+        switch (f.number) {
         case ENVELOPE_FIELD_MESSAGE_ID:
-            if (s_bytes(arena, bytes, size, &envelope->message_id))
+            if (s_bytes(arena, f.bytes, f.size, &envelope->message_id))
                 return NULL;
             break;
         case ENVELOPE_FIELD_TYPE:
-            envelope->type = (Vigil__V1__MessageType)(int32_t)(uint32_t)value;
+            envelope->type = (Vigil__V1__MessageType)(int32_t)(uint32_t)f.value;
             break;
         case ENVELOPE_FIELD_SOURCE:
             text = &envelope->source;
             break;
         case ENVELOPE_FIELD_CREATED_AT_MS:
-            envelope->created_at_ms = (int64_t)value;
+            envelope->created_at_ms = (int64_t)f.value;
             break;
         case ENVELOPE_FIELD_CASE_ID:
             text = &envelope->case_id;
@@ -270,16 +266,16 @@ Vigil__V1__Envelope *link_envelope_read(link_arena_t *arena, size_t len, const u
             text = &envelope->trace_id;
             break;
         case ENVELOPE_FIELD_PAYLOAD:
-            if (s_bytes(arena, bytes, size, &envelope->payload))
+            if (s_bytes(arena, f.bytes, f.size, &envelope->payload))
                 return NULL;
             break;
         case ENVELOPE_FIELD_ATTEMPT:
-            envelope->attempt = (uint32_t)value;
+            envelope->attempt = (uint32_t)f.value;
             break;
         default:
             return NULL;
         }
-        if (text && !(*text = s_string(arena, bytes, size)))
+        if (text && !(*text = s_string(arena, f.bytes, f.size)))
             return NULL;
     }
     return envelope;
