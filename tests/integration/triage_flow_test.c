@@ -226,13 +226,8 @@ static int s_case_key(const triage_kit_t *kit, const char *case_id, char out[KEY
 
 static int s_run(triage_kit_t *kit, int argc, char **argv)
 {
-    HARNESS_CHECK(kit_init(kit, "triage-flow", argv[1], argv[2]) == 0, "kit setup");
-    char plugin[HARNESS_PATH_MAX];
-    snprintf(plugin, sizeof plugin, "%s/triage_testplug_v1.so", argv[3]);
-    HARNESS_CHECK(kit_install_plugin(kit, plugin, "testplug") == 0, "install plugin");
-    HARNESS_CHECK(kit_write_triage_config(kit, NULL, s_regions) == 0, "config");
-    HARNESS_CHECK(kit_start_sink(kit) == 0, "sink starts");
-    HARNESS_CHECK(kit_start_triage(kit) == 0, "triage starts");
+    HARNESS_CHECK(kit_start_testplug(kit, "triage-flow", argv, NULL, s_regions) == 0,
+                  "triage and the sink start on the test plugin");
     if (s_directory(kit, argc > 4 ? argv[4] : NULL)) {
         return 1;
     }

@@ -30,15 +30,9 @@ static const char s_regions[] =
 
 static int s_run(triage_kit_t *kit, char **argv)
 {
-    HARNESS_CHECK(kit_init(kit, "triage-hang", argv[1], argv[2]) == 0, "kit setup");
-    char plugin[HARNESS_PATH_MAX];
-    snprintf(plugin, sizeof plugin, "%s/triage_testplug_v1.so", argv[3]);
-    HARNESS_CHECK(kit_install_plugin(kit, plugin, "testplug") == 0, "install plugin");
-    HARNESS_CHECK(
-        kit_write_triage_config(kit, "route_timeout_ms = 300; crash_limit = 1000;", s_regions) == 0,
-        "config");
-    HARNESS_CHECK(kit_start_sink(kit) == 0, "sink starts");
-    HARNESS_CHECK(kit_start_triage(kit) == 0, "triage starts");
+    HARNESS_CHECK(kit_start_testplug(kit, "triage-hang", argv,
+                                     "route_timeout_ms = 300; crash_limit = 1000;", s_regions) == 0,
+                  "triage and the sink start on the test plugin");
 
     static Vigil__V1__CaseView views[CASES];
     static Vigil__V1__CaseView *pointers[CASES];

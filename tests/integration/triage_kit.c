@@ -176,6 +176,24 @@ int kit_start_triage(triage_kit_t *kit)
                : -1;
 }
 
+int kit_start_testplug(triage_kit_t *kit, const char *tag, char **argv, const char *plugin_extra,
+                       const char *triage_body)
+{
+    char plugin[HARNESS_PATH_MAX];
+    snprintf(plugin, sizeof plugin, "%s/triage_testplug_v1.so", argv[3]);
+    const char *failed = kit_init(kit, tag, argv[1], argv[2]) < 0          ? "kit setup"
+                         : kit_install_plugin(kit, plugin, "testplug") < 0 ? "install plugin"
+                         : kit_write_triage_config(kit, plugin_extra, triage_body) < 0 ? "config"
+                         : kit_start_sink(kit) < 0   ? "sink start"
+                         : kit_start_triage(kit) < 0 ? "triage start"
+                                                     : NULL;
+    if (failed) {
+        fprintf(stderr, "%s: %s failed\n", tag, failed);
+        return -1;
+    }
+    return 0;
+}
+
 int kit_stop_triage(triage_kit_t *kit)
 {
     if (kit->triage_pid <= 0) {

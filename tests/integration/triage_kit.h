@@ -69,6 +69,14 @@ int kit_start_triage(triage_kit_t *kit);
 /* SIGTERM then SIGKILL after a grace period. Returns the exit code or -1. */
 int kit_stop_triage(triage_kit_t *kit);
 
+/* The start of every test of one region on the test plugin: kit_init()
+ * with argv[1] (triage) and argv[2] (sink), triage_testplug_v1.so from
+ * argv[3] installed as "testplug", the config (as
+ * kit_write_triage_config()), then the sink and triage started. Returns 0,
+ * or -1 with the step that failed on stderr. */
+int kit_start_testplug(triage_kit_t *kit, const char *tag, char **argv, const char *plugin_extra,
+                       const char *triage_body);
+
 /* Sends `count` case views to triage through the sender's outbox and link
  * client and waits up to `timeout_ms` until triage acknowledged all of them.
  * Returns 0, or -1 on timeout. */

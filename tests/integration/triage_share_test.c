@@ -90,13 +90,8 @@ static long long s_decisions(triage_kit_t *kit, const char *case_id)
 static int s_run(triage_kit_t *kit, char **argv)
 {
     const char *db = kit->triage_db;
-    HARNESS_CHECK(kit_init(kit, "triage-share", argv[1], argv[2]) == 0, "kit setup");
-    char plugin[HARNESS_PATH_MAX];
-    snprintf(plugin, sizeof plugin, "%s/triage_testplug_v1.so", argv[3]);
-    HARNESS_CHECK(kit_install_plugin(kit, plugin, "testplug") == 0, "install plugin");
-    HARNESS_CHECK(kit_write_triage_config(kit, NULL, s_regions) == 0, "config");
-    HARNESS_CHECK(kit_start_sink(kit) == 0, "sink starts");
-    HARNESS_CHECK(kit_start_triage(kit) == 0, "triage starts");
+    HARNESS_CHECK(kit_start_testplug(kit, "triage-share", argv, NULL, s_regions) == 0,
+                  "triage and the sink start on the test plugin");
 
     /* A: decided by the plugin, staged, not committed while nothing comes */
     HARNESS_CHECK(s_send(kit, "case-a") == 0, "case A acknowledged");
