@@ -313,18 +313,27 @@ static const link_route_t fixture_routes[] = {
     {0, NULL},
 };
 
-/* A server on the fixture's ipc endpoint, attached to its loop. */
-static inline link_server_t *fixture_server(fixture_t *f, const link_server_config_t *config,
-                                            fixture_handler_t *handler)
+/* A server on the fixture's ipc endpoint, attached to its loop, counting
+ * into `metrics` (may be NULL). */
+static inline link_server_t *fixture_server_metered(fixture_t *f,
+                                                    const link_server_config_t *config,
+                                                    fixture_handler_t *handler, metrics_t *metrics)
 {
     char err[FIXTURE_ERR];
-    link_server_t *server = link_server_new(config, f->db, NULL, f->vault, NULL, fixture_routes,
+    link_server_t *server = link_server_new(config, f->db, NULL, f->vault, metrics, fixture_routes,
                                             handler, err, sizeof err);
     if (!server)
         fail_msg("link_server_new: %s", err);
     if (link_server_attach(server, f->loop, err, sizeof err))
         fail_msg("link_server_attach: %s", err);
     return server;
+}
+
+/* A server on the fixture's ipc endpoint, attached to its loop. */
+static inline link_server_t *fixture_server(fixture_t *f, const link_server_config_t *config,
+                                            fixture_handler_t *handler)
+{
+    return fixture_server_metered(f, config, handler, NULL);
 }
 
 static inline long long fixture_effects(fixture_t *f, uint64_t seq)

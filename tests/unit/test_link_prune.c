@@ -95,16 +95,9 @@ static long long s_pruned(metrics_t *metrics)
 static link_server_t *s_server(fixture_t *f, int retention_days, fixture_handler_t *handler,
                                metrics_t *metrics)
 {
-    char err[FIXTURE_ERR];
     link_server_config_t config = fixture_server_config(f, 3);
     config.inbox_retention_days = retention_days;
-    link_server_t *server = link_server_new(&config, f->db, NULL, f->vault, metrics, fixture_routes,
-                                            handler, err, sizeof err);
-    if (!server)
-        fail_msg("link_server_new: %s", err);
-    if (link_server_attach(server, f->loop, err, sizeof err))
-        fail_msg("link_server_attach: %s", err);
-    return server;
+    return fixture_server_metered(f, &config, handler, metrics);
 }
 
 /* Runs the loop tick by tick until no expired record is left (bounded). */
