@@ -17,9 +17,6 @@
 #define KIB_PER_MIB          1024
 #define METRIC_LABELS_MAX    96
 #define PRAGMA_MAX           64
-/* WAL size (pages) at which the checkpointer copies it back: sqlite's own
- * default. */
-#define CHECKPOINT_WAL_PAGES 1000
 
 static const char *const s_sql[STMT_COUNT] = {
     [STMT_EVENT_CLAIM] = "INSERT INTO intake_events (source, event_id, type, case_id, "
@@ -130,11 +127,6 @@ intake_t *intake_new(service_t *service, char *err, size_t errlen)
     if (!intake)
         return NULL;
     intake->service = service;
-    intake->checkpointer = checkpointer_new(intake->db, CHECKPOINT_WAL_PAGES, err, errlen);
-    if (!intake->checkpointer && *err) {
-        intake_destroy(&intake);
-        return NULL;
-    }
     s_register_metrics(intake);
     return intake;
 }
@@ -144,7 +136,6 @@ void intake_destroy(intake_t **intake_p)
     if (!intake_p || !*intake_p)
         return;
     intake_t *intake = *intake_p;
-    checkpointer_destroy(&intake->checkpointer);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(intake->stmts[i]);
     hashkey_destroy(&intake->hashkey);

@@ -3,9 +3,9 @@
  * One intake_t per process, created in the service's start hook and reached
  * from every handler through service_context(). It holds the prepared
  * statements, the hash key, the metrics and the key-rotation cursor; the
- * database, vault and loop stay the service runtime's. Everything here
- * belongs to the one loop thread, except the checkpointer's thread and its
- * own connection (checkpointer.h), which share nothing else.
+ * database, vault and loop stay the service runtime's (which also runs
+ * the store's WAL checkpoints on a thread of their own, vigil/checkpointer.h).
+ * Everything here belongs to the one loop thread.
  */
 #ifndef INTAKE_INTAKE_H
 #define INTAKE_INTAKE_H
@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#include "checkpointer.h"
 #include "hashkey.h"
 #include "intake_config.h"
 #include "vigil/service.h"
@@ -60,12 +59,10 @@ typedef struct {
     sqlite3_stmt *stmts[STMT_COUNT];
     intake_metrics_t metrics;
     intake_rotation_t rotation;
-    checkpointer_t *checkpointer; /* WAL checkpoints off the loop; NULL if detached */
 } intake_t;
 
 /* Builds the context for `service` (store, vault and config must be open):
- * prepares statements, opens the hash key, registers metrics, starts the
- * WAL checkpointer. Returns NULL
+ * prepares statements, opens the hash key, registers metrics. Returns NULL
  * with a message in `err`. */
 intake_t *intake_new(service_t *service, char *err, size_t errlen);
 

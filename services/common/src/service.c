@@ -26,16 +26,18 @@
 #include <sodium.h>
 
 #include "service_config.h"
+#include "vigil/checkpointer.h"
 #include "vigil/service.h"
 #include "vigil/util.h"
 
-#define SERVICE_ERR_LEN         512
-#define SERVICE_TICK_MS         1000 /* heartbeat and uptime gauge period */
-#define SERVICE_STALL_MS        5000 /* /healthz fails when the loop is silent this long */
-#define SERVICE_DRAIN_POLL_MS   20   /* how often a drain checks the in-flight count */
-#define SERVICE_STATE_DIR_MODE  0700
-#define SERVICE_MAX_FACTS       64
-#define SERVICE_CONFIG_SECTIONS 3
+#define SERVICE_ERR_LEN              512
+#define SERVICE_TICK_MS              1000 /* heartbeat and uptime gauge period */
+#define SERVICE_STALL_MS             5000 /* /healthz fails when the loop is silent this long */
+#define SERVICE_DRAIN_POLL_MS        20   /* how often a drain checks the in-flight count */
+#define SERVICE_STATE_DIR_MODE       0700
+#define SERVICE_MAX_FACTS            64
+#define SERVICE_CONFIG_SECTIONS      3
+#define SERVICE_CHECKPOINT_WAL_PAGES 1000 /* WAL pages that wake the checkpointer: sqlite's own */
 
 typedef struct {
     char *key;
@@ -50,6 +52,7 @@ struct service_t {
     const char *config_path;
     const char *state_dir_override;
     sqlite3 *db;
+    checkpointer_t *checkpointer; /* the store's WAL checkpoints, on a thread of their own */
     vault_t *vault;
     security_t *security;
     metrics_t *metrics;
@@ -492,6 +495,13 @@ static int s_open(service_t *self, int *exit_code)
         *exit_code = SERVICE_EXIT_STORE;
         return -1;
     }
+    self->checkpointer = checkpointer_new(self->db, SERVICE_CHECKPOINT_WAL_PAGES, err, sizeof err);
+    if (!self->checkpointer && *err) {
+        log_error("cannot start the store's checkpoint thread", "path=%s error=%s", c->store_path,
+                  err);
+        *exit_code = SERVICE_EXIT_STORE;
+        return -1;
+    }
     if (c->vault_key_file && *c->vault_key_file) {
         self->vault = vault_open(c->vault_key_file, err, sizeof err);
         if (!self->vault) {
@@ -596,6 +606,7 @@ static void s_close(service_t *self)
     metrics_destroy(&self->metrics);
     security_destroy(&self->security);
     vault_destroy(&self->vault);
+    checkpointer_destroy(&self->checkpointer); /* before the store it checkpoints */
     store_close(&self->db);
     if (self->signal_fd >= 0)
         close(self->signal_fd);

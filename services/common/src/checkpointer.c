@@ -1,5 +1,5 @@
-/* checkpointer.c: WAL checkpoints for intake's store, off the loop thread
- * (see checkpointer.h).
+/* checkpointer.c: WAL checkpoints for a service's store, off the loop
+ * thread (see vigil/checkpointer.h).
  *
  * The loop's connection gets a WAL hook instead of sqlite's automatic
  * checkpoint: after each commit it records the WAL size and, past the
@@ -16,7 +16,7 @@
  * by themselves. Must never change synchronous=FULL or run anything but
  * checkpoints on its connection; never logs data.
  */
-#include "checkpointer.h"
+#include "vigil/checkpointer.h"
 
 #include <pthread.h>
 #include <stdbool.h>
