@@ -91,7 +91,7 @@ dev_overlay() {
 intake = {
   sources = ( { name = "dev-publisher";
                 may_send = [ "INTAKE_CONTACT", "CUSTODY_EVENT", "SUBSCRIPTION_REQUEST",
-                             "DELIVERY_CONFIRMATION" ]; } );
+                             "DELIVERY_CONFIRMATION", "ASSIGNMENT_RECEIPT" ]; } );
 };
 EOF
         ;;

@@ -425,6 +425,19 @@ static int s_open_sealed(intake_t *intake, sqlite3_stmt *stmt, const char *case_
     return 0;
 }
 
+int cases_exists(intake_t *intake, const char *case_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = intake_stmt(intake, STMT_CASE_EXISTS);
+    sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    int known = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (known < 0)
+        snprintf(err, errlen, "case lookup: %s", sqlite3_errmsg(intake->db));
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return known;
+}
+
 int cases_load(intake_t *intake, const char *case_id, Vigil__V1__CaseSummary **summary,
                Vigil__V1__IntakeContact **contact, char *err, size_t errlen)
 {

@@ -34,6 +34,10 @@ int cases_check_schema(char *err, size_t errlen);
 int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *contact,
                 const char *case_id, int64_t now_ms, char *err, size_t errlen);
 
+/* Whether intake accepted a case `case_id`: 1 if it did, 0 if not, or -1
+ * with sqlite's message in `err`. */
+int cases_exists(intake_t *intake, const char *case_id, char *err, size_t errlen);
+
 /* Reads case `case_id` with its personal fields decrypted. On success
  * returns 0 and sets *summary and *contact (caller frees both with
  * protobuf_c_message_free_unpacked(m, NULL)). Returns CASES_NOT_FOUND;

@@ -163,3 +163,11 @@ int forward_to_notification(intake_t *intake, Vigil__V1__MessageType type,
     return link_outbox_enqueue(intake->db, intake->vault, FORWARD_PEER_NOTIFICATION, type, case_id,
                                trace_id, message, NULL, err, errlen);
 }
+
+int forward_to_triage(intake_t *intake, Vigil__V1__MessageType type,
+                      const ProtobufCMessage *message, const char *case_id, const char *trace_id,
+                      char *err, size_t errlen)
+{
+    return link_outbox_enqueue(intake->db, NULL, FORWARD_PEER_TRIAGE, type, case_id, trace_id,
+                               message, NULL, err, errlen);
+}

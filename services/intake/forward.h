@@ -49,4 +49,10 @@ int forward_to_notification(intake_t *intake, Vigil__V1__MessageType type,
                             const ProtobufCMessage *message, const char *case_id,
                             const char *trace_id, char *err, size_t errlen);
 
+/* Enqueues an upstream message of `type` for triage (an AssignmentReceipt:
+ * no personal data, so not sealed). Returns 0, or -1 with a message. */
+int forward_to_triage(intake_t *intake, Vigil__V1__MessageType type,
+                      const ProtobufCMessage *message, const char *case_id, const char *trace_id,
+                      char *err, size_t errlen);
+
 #endif

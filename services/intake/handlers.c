@@ -40,6 +40,7 @@ typedef struct {
     Vigil__V1__MessageType type;
     const ProtobufCMessageDescriptor *descriptor;
     bool creates_case; /* a new case id is drawn for each accepted message */
+    bool needs_case;   /* its case_id must name a case intake accepted */
     store_fn store;
 } message_kind_t;
 
@@ -88,15 +89,31 @@ static int s_store_confirmation(intake_t *intake, const char *source, ProtobufCM
                                    message, case_id, trace_id, err, errlen);
 }
 
+/* An assignee took the case: nothing to keep beyond the ledger row (a
+ * staff id and a time, no personal data); triage applies it, and refuses
+ * a receipt from someone the case was never assigned to (that refusal
+ * reaches intake's dead letters, docs/upstream.md). */
+static int s_store_receipt(intake_t *intake, const char *source, ProtobufCMessage *message,
+                           const char *case_id, const char *trace_id, int64_t now_ms, char *err,
+                           size_t errlen)
+{
+    (void)source;
+    (void)now_ms;
+    return forward_to_triage(intake, VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT,
+                             message, case_id, trace_id, err, errlen);
+}
+
 static const message_kind_t s_kinds[] = {
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT, &vigil__v1__intake_contact__descriptor,
-     true, s_store_contact},
+     true, false, s_store_contact},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CUSTODY_EVENT, &vigil__v1__custody_event__descriptor,
-     false, s_store_custody},
+     false, false, s_store_custody},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_SUBSCRIPTION_REQUEST,
-     &vigil__v1__subscription_request__descriptor, false, s_store_subscription},
+     &vigil__v1__subscription_request__descriptor, false, false, s_store_subscription},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_DELIVERY_CONFIRMATION,
-     &vigil__v1__delivery_confirmation__descriptor, false, s_store_confirmation},
+     &vigil__v1__delivery_confirmation__descriptor, false, false, s_store_confirmation},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT,
+     &vigil__v1__assignment_receipt__descriptor, false, true, s_store_receipt},
 };
 
 static const message_kind_t *s_kind(Vigil__V1__MessageType type)
@@ -202,9 +219,21 @@ static int s_handle(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
         case_id_new(case_id);
     else
         s_copy(case_id, sizeof case_id, concerns);
+    char err[HANDLER_ERR_LEN];
+    if (kind->needs_case) {
+        int known = cases_exists(intake, case_id, err, sizeof err);
+        if (known < 0) {
+            rc = s_retry(intake, result, "case lookup", err);
+            goto done;
+        }
+        if (!known) {
+            rc = s_reject(intake, result, VIGIL__V1__REASON_CODE__REASON_INVALID_VALUE,
+                          "field case_id: no such case");
+            goto done;
+        }
+    }
     char original[LEDGER_CASE_ID_SIZE];
     int original_type = 0;
-    char err[HANDLER_ERR_LEN];
     int claim = ledger_claim(intake, source, event_id, kind->type, case_id, now_ms, original,
                              &original_type, err, sizeof err);
     if (claim < 0) {
@@ -244,5 +273,6 @@ const link_route_t intake_routes[] = {
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CUSTODY_EVENT, s_handle},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_SUBSCRIPTION_REQUEST, s_handle},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_DELIVERY_CONFIRMATION, s_handle},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT, s_handle},
     {0, NULL},
 };

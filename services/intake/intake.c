@@ -40,6 +40,7 @@ static const char *const s_sql[STMT_COUNT] = {
     [STMT_CONFIRMATION_INSERT] =
         "INSERT INTO intake_confirmations (source, event_id, subscription_id, custody_event_id, "
         "confirmed_at_ms, accepted_at_ms, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_CASE_EXISTS] = "SELECT 1 FROM intake_cases WHERE case_id = ?1",
 };
 
 static void s_register_metrics(intake_t *intake)

@@ -26,6 +26,7 @@ typedef enum {
     STMT_CUSTODY_INSERT,      /* a custody event */
     STMT_SUBSCRIPTION_INSERT, /* a subscription request */
     STMT_CONFIRMATION_INSERT, /* a delivery confirmation */
+    STMT_CASE_EXISTS,         /* whether a case id was ever accepted */
     STMT_COUNT,
 } intake_stmt_t;
 

@@ -9,6 +9,7 @@
  */
 #include "validate.h"
 
+#include "vigil/v1/case.pb-c.h"
 #include "vigil/v1/custody.pb-c.h"
 #include "vigil/v1/intake.pb-c.h"
 #include "vigil/v1/notify.pb-c.h"
@@ -125,6 +126,13 @@ static const validate_rule_t s_confirmation_rules[] = {
     RULE("confirmed_at_ms", CHECK_PAST_TIME, REQUIRED, 0),
 };
 
+static const validate_rule_t s_receipt_rules[] = {
+    RULE("event_id", CHECK_TOKEN, REQUIRED, CAP_EVENT_ID),
+    RULE("case_id", CHECK_CASE_ID, REQUIRED, CAP_CASE_ID),
+    RULE("assignee_id", CHECK_TOKEN, REQUIRED, CAP_IDENTIFIER),
+    RULE("acknowledged_at_ms", CHECK_PAST_TIME, REQUIRED, 0),
+};
+
 const validate_table_t validate_tables[] = {
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT, &vigil__v1__intake_contact__descriptor,
      s_contact_rules, COUNT_OF(s_contact_rules)},
@@ -136,5 +144,7 @@ const validate_table_t validate_tables[] = {
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_DELIVERY_CONFIRMATION,
      &vigil__v1__delivery_confirmation__descriptor, s_confirmation_rules,
      COUNT_OF(s_confirmation_rules)},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT,
+     &vigil__v1__assignment_receipt__descriptor, s_receipt_rules, COUNT_OF(s_receipt_rules)},
     {0, NULL, NULL, 0},
 };

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "vigil/pbjson.h"
+#include "vigil/v1/case.pb-c.h"
 #include "vigil/v1/custody.pb-c.h"
 #include "vigil/v1/envelope.pb-c.h"
 #include "vigil/v1/intake.pb-c.h"
@@ -43,6 +44,8 @@ static const struct {
      &vigil__v1__subscription_request__descriptor},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_DELIVERY_CONFIRMATION,
      &vigil__v1__delivery_confirmation__descriptor},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT,
+     &vigil__v1__assignment_receipt__descriptor},
 };
 
 /* pbjson's error kinds as ReasonCode names. */

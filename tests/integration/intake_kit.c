@@ -131,7 +131,8 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
             "            backoff_max_ms = 1000; } );\n"
             "intake = {\n"
             "  sources = ( { name = \"hotline-east\";\n"
-            "                may_send = [ \"INTAKE_CONTACT\", \"SUBSCRIPTION_REQUEST\" ]; },\n"
+            "                may_send = [ \"INTAKE_CONTACT\", \"SUBSCRIPTION_REQUEST\",\n"
+            "                             \"ASSIGNMENT_RECEIPT\" ]; },\n"
             "              { name = \"county-jail-042\"; may_send = [ \"CUSTODY_EVENT\" ]; } );\n"
             "%s"
             "};\n",

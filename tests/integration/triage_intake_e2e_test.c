@@ -11,17 +11,100 @@
  *   - the dump has one line per case (the plugin saw every case);
  *   - not one personal value (any victim's name, phone, email, narrative)
  *     appears in the plugin's dump, in triage's store (db, wal, shm) or in
- *     triage's log.
+ *     triage's log;
+ *   - the assignee's receipt, published to intake by a permitted source,
+ *     is ACCEPTED (then DUPLICATE), reaches triage and acknowledges the
+ *     case there; a receipt for a case intake never accepted, or from a
+ *     source that may not send receipts, is REJECTED.
  * Usage: triage_intake_e2e_test VIGIL_INTAKE VIGIL_TRIAGE TEST_PLUGIN_DIR
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sqlite3.h>
 
 #include "intake_kit.h"
+#include "vigil/v1/case.pb-c.h"
 
-enum { CONTACTS = 40, INDEX_BASE = 7000, TIMEOUT_MS = 10000, DECIDE_MS = 60000 };
+enum { CONTACTS = 40, INDEX_BASE = 7000, TIMEOUT_MS = 10000, DECIDE_MS = 60000, ID_LEN = 64 };
+
+#define MT_RECEIPT VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT
+#define STATUS(s)  VIGIL__V1__ACK_STATUS__ACK_STATUS_##s
+#define REASON(r)  VIGIL__V1__REASON_CODE__REASON_##r
+
+/* Reads one row's two text columns from `db_path`; 0, or -1 if no row. */
+static int s_query_pair(const char *db_path, const char *sql, char a[ID_LEN], char b[ID_LEN])
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+        const unsigned char *x = sqlite3_column_text(stmt, 0), *y = sqlite3_column_text(stmt, 1);
+        snprintf(a, ID_LEN, "%s", x ? (const char *)x : "");
+        snprintf(b, ID_LEN, "%s", y ? (const char *)y : "");
+        rc = 0;
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* The assignee acknowledges one decided case through intake. */
+static int s_check_receipt(kit_t *kit, const char *triage_db)
+{
+    char case_id[ID_LEN], assignee[ID_LEN], sql[256];
+    KIT_CHECK(s_query_pair(triage_db, "SELECT case_id, assignee_id FROM cases WHERE state = 1",
+                           case_id, assignee) == 0,
+              "a decided case in triage");
+    Vigil__V1__AssignmentReceipt receipt = VIGIL__V1__ASSIGNMENT_RECEIPT__INIT;
+    receipt.event_id = (char *)"ack-0001";
+    receipt.case_id = case_id;
+    receipt.assignee_id = assignee;
+    receipt.acknowledged_at_ms = kit_now_ms();
+    zsock_t *tool = kit_publisher(kit, "hotline-east", NULL);
+    zsock_t *jail = kit_publisher(kit, "county-jail-042", NULL);
+    KIT_CHECK(tool && jail, "publishers connect");
+    kit_ack_t ack;
+    KIT_CHECK(kit_request(tool, MT_RECEIPT, &receipt.base, TIMEOUT_MS, &ack) == 1 &&
+                  ack.status == STATUS(ACCEPTED) && strcmp(ack.case_id, case_id) == 0,
+              "receipt accepted by intake (status %d: %s)", ack.status, ack.detail);
+    KIT_CHECK(kit_request(tool, MT_RECEIPT, &receipt.base, TIMEOUT_MS, &ack) == 1 &&
+                  ack.status == STATUS(DUPLICATE) && strcmp(ack.case_id, case_id) == 0,
+              "the same receipt again is DUPLICATE (status %d)", ack.status);
+    Vigil__V1__AssignmentReceipt unknown = receipt;
+    unknown.event_id = (char *)"ack-0002";
+    unknown.case_id = (char *)"c_aaaaaaaaaaaaaaaaaaaa";
+    KIT_CHECK(kit_request(tool, MT_RECEIPT, &unknown.base, TIMEOUT_MS, &ack) == 1 &&
+                  ack.status == STATUS(REJECTED) && ack.reason == REASON(INVALID_VALUE) &&
+                  strstr(ack.detail, "case_id"),
+              "a receipt for an unknown case is REJECTED naming case_id (%d: %s)", ack.status,
+              ack.detail);
+    Vigil__V1__AssignmentReceipt from_jail = receipt;
+    from_jail.event_id = (char *)"ack-0003";
+    KIT_CHECK(kit_request(jail, MT_RECEIPT, &from_jail.base, TIMEOUT_MS, &ack) == 1 &&
+                  ack.status == STATUS(REJECTED) && ack.reason == REASON(NOT_PERMITTED),
+              "a receipt from a jail feed is REJECTED NOT_PERMITTED (%d: %s)", ack.status,
+              ack.detail);
+    zsock_destroy(&tool);
+    zsock_destroy(&jail);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM cases WHERE case_id = '%s' AND state = 2 AND "
+             "acknowledged_by = '%s'",
+             case_id, assignee);
+    long long acknowledged = 0;
+    for (int waited = 0; waited < DECIDE_MS && acknowledged < 1; waited += 100) {
+        acknowledged = kit_query_int(triage_db, sql);
+        if (acknowledged < 1)
+            kit_sleep_ms(100);
+    }
+    KIT_CHECK(acknowledged == 1, "triage applied the receipt: the case is acknowledged");
+    KIT_CHECK(kit_query_int(triage_db, "SELECT count(*) FROM cases WHERE state = 2") == 1,
+              "only the acknowledged case changed");
+    return 0;
+}
 
 static int s_file_contains(const char *path, const char *needle)
 {
@@ -140,6 +223,7 @@ static int s_run(kit_t *kit, char **argv)
         fclose(dumped);
     }
     KIT_CHECK(lines == CONTACTS, "the plugin saw every case (%d dump lines)", lines);
+    KIT_CHECK(s_check_receipt(kit, triage_db) == 0, "the assignee's receipt");
 
     const char *places[] = {dump, kit->triage_log};
     for (int i = 0; i < CONTACTS; i++) {
@@ -160,8 +244,8 @@ static int s_run(kit_t *kit, char **argv)
                       "personal value %zu of contact %d found in triage's store", v, i);
         }
     }
-    printf("triage_intake_e2e_test: %d contacts decided; no personal value in the plugin dump, "
-           "triage's store or log\n",
+    printf("triage_intake_e2e_test: %d contacts decided, one acknowledged through intake; no "
+           "personal value in the plugin dump, triage's store or log\n",
            CONTACTS);
     return 0;
 }
