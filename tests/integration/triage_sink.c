@@ -57,11 +57,11 @@ static int s_record(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
 }
 
 static const link_route_t s_routes[] = {
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT, s_record},
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_TRIAGE_DECISION, s_record},
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_REPORT_EVENT, s_record},
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, s_record},
-    {0, NULL},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT, s_record, LINK_ROUTE_NO_SAVEPOINT},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_TRIAGE_DECISION, s_record, LINK_ROUTE_NO_SAVEPOINT},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_REPORT_EVENT, s_record, LINK_ROUTE_NO_SAVEPOINT},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, s_record, LINK_ROUTE_NO_SAVEPOINT},
+    {0, NULL, 0},
 };
 
 static const service_def_t s_sink = {

@@ -309,9 +309,32 @@ static inline int fixture_handler(void *ctx, sqlite3 *db, const Vigil__V1__Envel
 }
 
 static const link_route_t fixture_routes[] = {
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler},
-    {0, NULL},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler, 0},
+    {0, NULL, 0},
 };
+
+/* The same handler declared LINK_ROUTE_NO_SAVEPOINT: right for it only
+ * while it does not fail (it writes before it rejects). */
+static const link_route_t fixture_routes_no_savepoint[] = {
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler, LINK_ROUTE_NO_SAVEPOINT},
+    {0, NULL, 0},
+};
+
+/* A server on the fixture's ipc endpoint with `routes`, attached to its
+ * loop, counting into `metrics` (may be NULL). */
+static inline link_server_t *fixture_server_routed(fixture_t *f, const link_server_config_t *config,
+                                                   fixture_handler_t *handler, metrics_t *metrics,
+                                                   const link_route_t *routes)
+{
+    char err[FIXTURE_ERR];
+    link_server_t *server =
+        link_server_new(config, f->db, NULL, f->vault, metrics, routes, handler, err, sizeof err);
+    if (!server)
+        fail_msg("link_server_new: %s", err);
+    if (link_server_attach(server, f->loop, err, sizeof err))
+        fail_msg("link_server_attach: %s", err);
+    return server;
+}
 
 /* A server on the fixture's ipc endpoint, attached to its loop, counting
  * into `metrics` (may be NULL). */
@@ -319,14 +342,7 @@ static inline link_server_t *fixture_server_metered(fixture_t *f,
                                                     const link_server_config_t *config,
                                                     fixture_handler_t *handler, metrics_t *metrics)
 {
-    char err[FIXTURE_ERR];
-    link_server_t *server = link_server_new(config, f->db, NULL, f->vault, metrics, fixture_routes,
-                                            handler, err, sizeof err);
-    if (!server)
-        fail_msg("link_server_new: %s", err);
-    if (link_server_attach(server, f->loop, err, sizeof err))
-        fail_msg("link_server_attach: %s", err);
-    return server;
+    return fixture_server_routed(f, config, handler, metrics, fixture_routes);
 }
 
 /* A server on the fixture's ipc endpoint, attached to its loop. */

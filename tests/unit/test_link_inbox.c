@@ -203,6 +203,73 @@ static void test_a_rejection_undoes_its_effects_and_is_recorded(void **state)
     fixture_close(&f);
 }
 
+/* A route without savepoints: a batch of messages each keeps its one
+ * effect and record, as with savepoints. */
+static void test_a_route_without_savepoint_keeps_every_effect(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    fixture_handler_t handler = {0};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    link_server_t *server =
+        fixture_server_routed(&f, &config, &handler, NULL, fixture_routes_no_savepoint);
+    zsock_t *dealer = fixture_dealer(&f);
+    uint8_t ids[3][VIGIL_ID_BYTES];
+    for (int i = 0; i < 3; i++) {
+        util_random_id(ids[i]);
+        fixture_send_probe(dealer, ids[i], (uint64_t)(10 + i));
+    }
+    zclock_sleep(50);
+    fixture_answer_t answers[FIXTURE_MAX_ACK];
+    size_t n = fixture_await(&f, dealer, answers, 3);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(s_find(answers, n, ids[i], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) >= 0);
+        assert_int_equal(fixture_effects(&f, (uint64_t)(10 + i)), 1);
+    }
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox"), 3);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
+/* A handler declared without savepoint that writes and then rejects (it
+ * breaks its promise): its write is not kept. The batch rolls back, each
+ * message runs again alone, the others are ACCEPTED with one effect each,
+ * and the faulty one is answered RETRY with no effect. */
+static void test_a_route_without_savepoint_that_fails_after_writing_keeps_nothing(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    fixture_handler_t handler = {.reject_seq = 666};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    link_server_t *server =
+        fixture_server_routed(&f, &config, &handler, NULL, fixture_routes_no_savepoint);
+    zsock_t *dealer = fixture_dealer(&f);
+    uint64_t seqs[3] = {1, 666, 3};
+    uint8_t ids[3][VIGIL_ID_BYTES];
+    for (int i = 0; i < 3; i++) {
+        util_random_id(ids[i]);
+        fixture_send_probe(dealer, ids[i], seqs[i]);
+    }
+    zclock_sleep(50);
+    fixture_answer_t answers[FIXTURE_MAX_ACK];
+    size_t n = fixture_await(&f, dealer, answers, 3);
+    assert_int_equal(n, 3);
+    assert_true(s_find(answers, n, ids[0], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) >= 0);
+    assert_true(s_find(answers, n, ids[1], VIGIL__V1__ACK_STATUS__ACK_STATUS_RETRY) >= 0);
+    assert_true(s_find(answers, n, ids[2], VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) >= 0);
+    assert_int_equal(fixture_effects(&f, 1), 1);
+    assert_int_equal(fixture_effects(&f, 3), 1);
+    assert_int_equal(fixture_effects(&f, 666), 0);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox"), 2);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
 static void test_acks_are_one_per_request_without_coalescing(void **state)
 {
     (void)state;
@@ -309,6 +376,8 @@ int main(void)
         cmocka_unit_test(test_dedup_survives_a_restart),
         cmocka_unit_test(test_dedup_is_exact_for_ids_out_of_order),
         cmocka_unit_test(test_a_rejection_undoes_its_effects_and_is_recorded),
+        cmocka_unit_test(test_a_route_without_savepoint_keeps_every_effect),
+        cmocka_unit_test(test_a_route_without_savepoint_that_fails_after_writing_keeps_nothing),
         cmocka_unit_test(test_acks_are_one_per_request_without_coalescing),
         cmocka_unit_test(test_a_req_client_gets_its_delimiter_back),
     };

@@ -202,12 +202,18 @@ void link_inbox_destroy(link_inbox_t **inbox_p)
     *inbox_p = NULL;
 }
 
-link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type)
+static const link_route_t *s_route(const link_inbox_t *inbox, Vigil__V1__MessageType type)
 {
     for (const link_route_t *route = inbox->routes; route && route->type; route++)
         if (route->type == type)
-            return route->handler;
+            return route;
     return NULL;
+}
+
+link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type)
+{
+    const link_route_t *route = s_route(inbox, type);
+    return route ? route->handler : NULL;
 }
 
 /* Reads the watermark inside the batch's write transaction: no other
@@ -540,17 +546,19 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
         return -1;
 
     outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
-    link_handler_fn handler = link_inbox_route(self, envelope->type);
-    if (!handler) {
+    const link_route_t *route = s_route(self, envelope->type);
+    if (!route || !route->handler) {
         outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED;
         outcome->reason = VIGIL__V1__REASON_CODE__REASON_UNKNOWN_TYPE;
         return 0;
     }
-    if (link_step_done(self->savepoint))
+    bool savepoint = !(route->flags & LINK_ROUTE_NO_SAVEPOINT);
+    sqlite3_int64 changes_before = sqlite3_total_changes64(self->db);
+    if (savepoint && link_step_done(self->savepoint))
         return -1;
     s_handling.envelope = envelope;
     s_handling.payload = payload;
-    int rc = handler(self->ctx, self->db, envelope, peer, outcome);
+    int rc = route->handler(self->ctx, self->db, envelope, peer, outcome);
     s_handling.envelope = NULL;
     s_handling.payload = NULL;
     if (sqlite3_get_autocommit(self->db)) {
@@ -559,7 +567,7 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
         return -1;
     }
     if (rc == LINK_OK) {
-        if (link_step_done(self->release))
+        if (savepoint && link_step_done(self->release))
             return -1;
         if (outcome->status != VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE)
             outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
@@ -567,8 +575,16 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
             return -1;
         return s_record(self, id, id_len, peer, outcome, false);
     }
-    if (link_step_done(self->rollback_to) || link_step_done(self->release))
+    if (!savepoint) {
+        if (sqlite3_total_changes64(self->db) != changes_before) {
+            log_error("a handler without a savepoint failed after changing the store; the batch "
+                      "rolls back",
+                      "type=%d", (int)envelope->type);
+            return -1; /* alone in its own transaction, it is rolled back and answered RETRY */
+        }
+    } else if (link_step_done(self->rollback_to) || link_step_done(self->release)) {
         return -1;
+    }
     if (rc == LINK_REJECT) {
         outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED;
         if (outcome->reason == VIGIL__V1__REASON_CODE__REASON_NONE)
