@@ -46,10 +46,11 @@
  * at its right edge instead of touching a random page per message. */
 #define OUTBOX_ID_TIME_BYTES 8
 #define OUTBOX_BITS_PER_BYTE 8
+#define OUTBOX_US_PER_MS     1000
 
-static void s_new_message_id(uint8_t id[VIGIL_ID_BYTES])
+static void s_new_message_id(uint8_t id[VIGIL_ID_BYTES], int64_t now_us)
 {
-    uint64_t now = (uint64_t)link_now_us();
+    uint64_t now = (uint64_t)now_us;
     for (int i = OUTBOX_ID_TIME_BYTES - 1; i >= 0; i--) {
         id[i] = (uint8_t)now;
         now >>= OUTBOX_BITS_PER_BYTE;
@@ -452,7 +453,8 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
         return -1;
     }
     uint8_t id[VIGIL_ID_BYTES];
-    s_new_message_id(id);
+    int64_t now_us = link_now_us(); /* one clock read for the id, the envelope and the row */
+    s_new_message_id(id, now_us);
     uint8_t stack[OUTBOX_STACK_BYTES];
     uint8_t *heap = NULL;
     int rc = -1;
@@ -462,7 +464,7 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
     envelope.message_id.data = id;
     envelope.message_id.len = VIGIL_ID_BYTES;
     envelope.type = type;
-    envelope.created_at_ms = util_now_ms();
+    envelope.created_at_ms = now_us / OUTBOX_US_PER_MS;
     envelope.case_id = (char *)(case_id ? case_id : "");
     envelope.trace_id = (char *)(trace_id ? trace_id : "");
     envelope.payload.len = payload_len;
@@ -497,7 +499,7 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
         .message_id = id,
         .message_id_len = VIGIL_ID_BYTES,
         .type = (int)type,
-        .enqueued_us = link_now_us(),
+        .enqueued_us = now_us,
         .sealed = vault != NULL,
         .envelope = stored,
         .envelope_len = stored_len,
