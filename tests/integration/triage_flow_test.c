@@ -172,6 +172,28 @@ static Vigil__V1__TriageDecision *s_decision(const char *db_path, const char *ca
     return d;
 }
 
+/* Referrals made by all first decisions, from the stored TriageDecisions. */
+static unsigned s_first_referrals(const char *db_path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    unsigned total = 0;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT decision FROM decisions WHERE escalation_level = 0", -1,
+                           &stmt, NULL) == SQLITE_OK) {
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            Vigil__V1__TriageDecision *d = vigil__v1__triage_decision__unpack(
+                NULL, (size_t)sqlite3_column_bytes(stmt, 0), sqlite3_column_blob(stmt, 0));
+            if (d && d->routing)
+                total += (unsigned)d->routing->n_referrals;
+            vigil__v1__triage_decision__free_unpacked(d, NULL);
+        }
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return total;
+}
+
 static bool s_is_key(const char *text)
 {
     if (strlen(text) != KEY_HEX) {
@@ -334,9 +356,12 @@ static int s_run(triage_kit_t *kit, int argc, char **argv)
     harness_sleep_ms(500); /* let the last reporting messages land */
     static sink_row_t rows[512];
     size_t n = s_sink_rows(kit->sink_db, rows, 512);
-    char ack_key[KEY_HEX + 1];
-    HARNESS_CHECK(s_case_key(kit, "c-ack", ack_key) == 0, "case key computed");
-    int first_contact = 0, decisions_seen = 0, events_seen = 0;
+    char ack_key[KEY_HEX + 1], refer_key[KEY_HEX + 1];
+    HARNESS_CHECK(s_case_key(kit, "c-ack", ack_key) == 0 &&
+                      s_case_key(kit, "c-refer", refer_key) == 0,
+                  "case keys computed");
+    int first_contact = 0, decisions_seen = 0, events_seen = 0, triaged = 0;
+    unsigned referrals = 0, refer_referrals = 0;
     for (size_t i = 0; i < n; i++) {
         if (rows[i].type == 22) {
             continue; /* notification is meant to know the case id */
@@ -365,6 +390,14 @@ static int s_run(triage_kit_t *kit, int argc, char **argv)
             first_contact +=
                 ev->kind == VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_FIRST_CONTACT &&
                 strcmp(ev->case_key, ack_key) == 0;
+            HARNESS_CHECK(ev->kind != VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_REFERRAL_MADE,
+                          "no separate REFERRAL_MADE event");
+            if (ev->kind == VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_CASE_TRIAGED) {
+                triaged++;
+                referrals += ev->referrals;
+                if (strcmp(ev->case_key, refer_key) == 0)
+                    refer_referrals = ev->referrals;
+            }
             vigil__v1__report_event__free_unpacked(ev, NULL);
             events_seen++;
         }
@@ -375,6 +408,14 @@ static int s_run(triage_kit_t *kit, int argc, char **argv)
     HARNESS_CHECK(decisions_seen >= CASES && events_seen >= CASES,
                   "reporting got the decisions (%d) and events (%d)", decisions_seen, events_seen);
     HARNESS_CHECK(first_contact == 1, "one FIRST_CONTACT event for the acknowledged case");
+    HARNESS_CHECK(triaged == CASES, "one CASE_TRIAGED event per case (%d)", triaged);
+    HARNESS_CHECK(refer_referrals == 1, "c-refer's CASE_TRIAGED event counts its referral (%u)",
+                  refer_referrals);
+    long long made = kit_query_int(kit->triage_db, "SELECT count(*) FROM decisions WHERE"
+                                                   " escalation_level = 0");
+    HARNESS_CHECK(made == CASES, "first decisions (%lld)", made);
+    HARNESS_CHECK(referrals == s_first_referrals(kit->triage_db),
+                  "CASE_TRIAGED events count every first decision's referrals (%u)", referrals);
     HARNESS_CHECK(kit_stop_triage(kit) == 0, "triage stops cleanly");
     printf("triage_flow_test: regions, priorities, referral, receipt, escalation and "
            "de-identification as documented\n");
