@@ -25,10 +25,11 @@
 #define OUTBOUND_PEER_REPORTING    "reporting"
 #define OUTBOUND_QUARTER_LEN       32
 
-/* Enqueues the Assignment, the de-identified decision (if configured) and
- * a ReportEvent of `kind` (CASE_TRIAGED or CASE_ESCALATED) that counts the
- * decision's referrals. Returns 0, or -1 with sqlite's message in `err`
- * (the caller rolls back). */
+/* Enqueues the Assignment and a ReportEvent of `kind` (CASE_TRIAGED or
+ * CASE_ESCALATED) that counts the decision's referrals and, when
+ * triage.decisions_to_reporting, carries the decision de-identified.
+ * Returns 0, or -1 with sqlite's message in `err` (the caller rolls
+ * back). */
 int outbound_decision(triage_t *triage, sqlite3 *db, const Vigil__V1__CaseView *view,
                       const Vigil__V1__TriageDecision *decision, Vigil__V1__ReportEventKind kind,
                       char *err, size_t errlen);

@@ -233,8 +233,9 @@ const config_key_t triage_config_keys[] = {
      "\"\" = <state>/keys/intake.hashkey (the file intake uses), created if missing",
      NULL, NULL},
     {"triage.decisions_to_reporting", CONFIG_BOOL, "true", OFF(decisions_to_reporting), 1, 0,
-     "also send the de-identified TriageDecision to reporting (ReportEvent is always sent)", NULL,
-     NULL},
+     "the decision's ReportEvent to reporting also carries the de-identified TriageDecision (the "
+     "ReportEvent is always sent)",
+     NULL, NULL},
     {"triage.plugin.dir", CONFIG_STRING, TRIAGE_DEFAULT_PLUGIN_DIR, OFF(plugin_dir), 1, 0,
      "the only directory region plugins load from (must not be writable by others)", NULL, NULL},
     {"triage.plugin.worker", CONFIG_STRING, "", OFF(worker_path), 1, 0,

@@ -372,16 +372,9 @@ static int s_run(triage_kit_t *kit, int argc, char **argv)
             HARNESS_CHECK(!s_contains(rows[i].payload, rows[i].len, s_case_ids[c]),
                           "a case id (%s) reached reporting", s_case_ids[c]);
         }
-        if (rows[i].type == 21) {
-            Vigil__V1__TriageDecision *td =
-                vigil__v1__triage_decision__unpack(NULL, rows[i].len, rows[i].payload);
-            HARNESS_CHECK(td && strcmp(td->case_id, rows[i].case_id) == 0 &&
-                              td->decided_at_ms == 0 && td->first_contact_due_ms == 0 &&
-                              (!td->routing || td->routing->rationale[0] == '\0'),
-                          "the decision sent to reporting is de-identified");
-            vigil__v1__triage_decision__free_unpacked(td, NULL);
-            decisions_seen++;
-        } else if (rows[i].type == 40) {
+        HARNESS_CHECK(rows[i].type == 40, "only ReportEvents go to reporting (type %d)",
+                      rows[i].type);
+        if (rows[i].type == 40) {
             Vigil__V1__ReportEvent *ev =
                 vigil__v1__report_event__unpack(NULL, rows[i].len, rows[i].payload);
             HARNESS_CHECK(ev && s_is_key(ev->case_key) && strlen(ev->quarter) == 7 &&
@@ -392,6 +385,19 @@ static int s_run(triage_kit_t *kit, int argc, char **argv)
                 strcmp(ev->case_key, ack_key) == 0;
             HARNESS_CHECK(ev->kind != VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_REFERRAL_MADE,
                           "no separate REFERRAL_MADE event");
+            bool decided =
+                ev->kind == VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_CASE_TRIAGED ||
+                ev->kind == VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_CASE_ESCALATED;
+            const Vigil__V1__TriageDecision *td = ev->decision;
+            HARNESS_CHECK(decided == (td != NULL), "a decision event, and only one, carries the "
+                                                   "decision");
+            if (td) {
+                HARNESS_CHECK(strcmp(td->case_id, ev->case_key) == 0 && td->decided_at_ms == 0 &&
+                                  td->first_contact_due_ms == 0 &&
+                                  (!td->routing || td->routing->rationale[0] == '\0'),
+                              "the decision sent to reporting is de-identified");
+                decisions_seen++;
+            }
             if (ev->kind == VIGIL__V1__REPORT_EVENT_KIND__REPORT_EVENT_KIND_CASE_TRIAGED) {
                 triaged++;
                 referrals += ev->referrals;
