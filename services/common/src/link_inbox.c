@@ -5,7 +5,10 @@
  * duplicate: answer with the recorded outcome, run nothing; an id above the
  * largest recorded one, read in the same transaction, needs no lookup); else run the
  * routed handler under SAVEPOINT; keep its effects (RELEASE) or undo them
- * (ROLLBACK TO); record the outcome. A handler asking for a retry has its
+ * (ROLLBACK TO); record the outcome. A route marked LINK_ROUTE_NO_SAVEPOINT
+ * runs without one: should its handler fail with rows changed after all
+ * (sqlite3_total_changes64), the message fails the batch, so that nothing
+ * half-done is kept. A handler asking for a retry has its
  * failure counted in link_attempts in the same transaction, so the count
  * survives a crash; at max_attempts the envelope is parked in
  * link_deadletters (sealed when there is a vault) and the message_id is
