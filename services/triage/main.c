@@ -107,6 +107,7 @@ static int s_start_host(triage_t *triage, char *err, size_t errlen)
         .init_timeout_ms = (int)config->init_timeout_ms,
         .crash_limit = (int)config->crash_limit,
         .crash_window_ms = (int)config->crash_window_ms,
+        .memory_mb = (int)config->plugin_memory_mb,
         .batch_max = (size_t)config->decide_batch,
         .metrics = service_metrics(triage->service),
     };

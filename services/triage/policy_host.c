@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -60,6 +61,8 @@ extern char **environ;
 #define POLICY_UNBLAMED_MAX 2
 /* A worker fd number safely above 0..4, used while setting up the child. */
 #define POLICY_FD_FLOOR 10
+/* Bytes in a MiB, for the worker's memory limit. */
+#define POLICY_BYTES_PER_MIB ((rlim_t)1 << 20)
 /* Time conversions. */
 #define POLICY_NS_PER_MS 1000000ull
 #define POLICY_MS_PER_S  1000
@@ -98,6 +101,7 @@ struct policy_host_t {
     char *log_env; /* "VIGIL_POLICY_LOG_LEVEL=..." for the worker's environment */
     char worker_path[PATH_MAX];
     int route_timeout_ms;
+    int memory_mb; /* 0: no limit */
     int init_timeout_ms;
     int crash_limit;
     int crash_window_ms;
@@ -444,6 +448,33 @@ static load_result_t s_load(policy_host_t *host, size_t slot, const region_t *r,
     return out;
 }
 
+/* Caps the new worker's address space before it loads any plugin (that
+ * waits for HELLO): a plugin that leaks or allocates without bound gets
+ * NULL from malloc and, as a rule, crashes, which costs one case an
+ * attempt instead of costing the machine its memory. A sanitizer build's
+ * worker maps terabytes of shadow memory, so there the cap is left off. */
+static void s_limit_memory(const policy_host_t *host)
+{
+    if (host->memory_mb <= 0) {
+        return;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    static bool s_told;
+    if (!s_told) {
+        log_warn("policy worker memory limit not applied in a sanitizer build", "limit_mb=%d",
+                 host->memory_mb);
+        s_told = true;
+    }
+#else
+    rlim_t bytes = (rlim_t)host->memory_mb * POLICY_BYTES_PER_MIB;
+    struct rlimit limit = {.rlim_cur = bytes, .rlim_max = bytes};
+    if (prlimit(host->pid, RLIMIT_AS, &limit, NULL) != 0) {
+        log_warn("could not limit the policy worker's memory", "pid=%d error=%s", (int)host->pid,
+                 strerror(errno));
+    }
+#endif
+}
+
 /* Starts a worker and says HELLO. Returns 0 or -1 (reason in spawn_error). */
 static int s_spawn(policy_host_t *host)
 {
@@ -504,6 +535,7 @@ static int s_spawn(policy_host_t *host)
     host->pid = pid;
     host->sock = sv[0];
     fcntl(host->sock, F_SETFL, fcntl(host->sock, F_GETFL) | O_NONBLOCK);
+    s_limit_memory(host);
     policy_wire_begin(&host->out, POLICY_MSG_HELLO);
     policy_wire_str(&host->out, VIGIL_VERSION);
     policy_wire_str(&host->out, host->directory_db);
@@ -1016,6 +1048,7 @@ policy_host_t *policy_host_new(const policy_host_config_t *config,
         host->log_env = NULL;
     }
     host->route_timeout_ms = s_int_or(config->route_timeout_ms, POLICY_ROUTE_TIMEOUT_MS_DEFAULT);
+    host->memory_mb = config->memory_mb > 0 ? config->memory_mb : 0;
     host->init_timeout_ms = s_int_or(config->init_timeout_ms, POLICY_INIT_TIMEOUT_MS_DEFAULT);
     host->crash_limit = s_int_or(config->crash_limit, POLICY_CRASH_LIMIT_DEFAULT);
     host->crash_window_ms = s_int_or(config->crash_window_ms, POLICY_CRASH_WINDOW_MS_DEFAULT);

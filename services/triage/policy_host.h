@@ -184,6 +184,10 @@ typedef struct {
                                  crash_window_ms (from the first) quarantine it on the fallback
                                  policy until the next reload; 0 = default */
     int crash_window_ms;      /* 0 = default */
+    int memory_mb;            /* the worker's address-space limit (RLIMIT_AS), MiB: a plugin
+                                 that allocates past it fails its allocation and, as a rule,
+                                 crashes; 0 = no limit. Not applied in sanitizer builds
+                                 (their shadow memory needs terabytes of address space) */
     size_t batch_max;         /* cases per worker message; 0 = default; at most 4096 */
     metrics_t *metrics;       /* registers vigil_policy_* metrics; may be NULL */
     const char *log_level;    /* the worker's log level ("debug" .. "error"); NULL = "info" */

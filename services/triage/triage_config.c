@@ -250,6 +250,10 @@ const config_key_t triage_config_keys[] = {
      NULL, NULL},
     {"triage.plugin.crash_window_ms", CONFIG_INT, "600000", OFF(crash_window_ms), 1, 86400000,
      "window for triage.plugin.crash_limit, ms", NULL, NULL},
+    {"triage.plugin.memory_mb", CONFIG_INT, "1024", OFF(plugin_memory_mb), 0, 1048576,
+     "address space the policy worker may use, MiB; a plugin that allocates past it fails and "
+     "counts as a crash; 0 = no limit",
+     NULL, NULL},
     {0},
 };
 

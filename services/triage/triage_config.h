@@ -59,6 +59,7 @@ typedef struct {
     int64_t init_timeout_ms;      /* triage.plugin.init_timeout_ms */
     int64_t crash_limit;          /* triage.plugin.crash_limit: region quarantine threshold */
     int64_t crash_window_ms;      /* triage.plugin.crash_window_ms */
+    int64_t plugin_memory_mb;     /* triage.plugin.memory_mb: the worker's RLIMIT_AS, 0 = none */
 } triage_config_t;
 
 /* The key table for service_def_t.config_keys (offsets into

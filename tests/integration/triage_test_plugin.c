@@ -10,6 +10,10 @@
  *   escalation = "id";   escalation path for every decision (optional)
  *   crash_on   = "case"; SIGSEGV when routing this case id (optional)
  *   hang_on    = "case"; loop forever when routing this case id (optional)
+ *   hog_on     = "case"; when routing this case id, allocate and touch up to
+ *                        4 GiB, 16 MiB at a time, and abort() when an
+ *                        allocation fails, as a leaking plugin would
+ *                        (optional; the worker's memory limit test)
  *   refer      = "term"; refer to the first directory service with this
  *                        taxonomy term for the case's place (optional)
  *   dump_to    = "path"; append everything the plugin can see to this file
@@ -35,6 +39,7 @@ typedef struct {
     const char *escalation;
     const char *crash_on;
     const char *hang_on;
+    const char *hog_on;
     const char *refer;
     const char *dump_to;
 } test_state_t;
@@ -64,6 +69,7 @@ static int s_init(const vigil_host_api_t *host, void **state, char *err, size_t 
     s->escalation = s_string(host, "escalation");
     s->crash_on = s_string(host, "crash_on");
     s->hang_on = s_string(host, "hang_on");
+    s->hog_on = s_string(host, "hog_on");
     s->refer = s_string(host, "refer");
     s->dump_to = s_string(host, "dump_to");
     *state = s;
@@ -103,6 +109,27 @@ static void s_dump(const test_state_t *s, const vigil_host_api_t *host,
     fclose(out);
 }
 
+enum { HOG_CHUNK = 16 << 20, HOG_CHUNKS = 256 /* 4 GiB */, HOG_PAGE = 4096 };
+
+/* Takes memory until there is no more, then gives it all back. */
+static void s_hog(void)
+{
+    static char *chunks[HOG_CHUNKS];
+    for (int i = 0; i < HOG_CHUNKS; i++) {
+        chunks[i] = malloc(HOG_CHUNK);
+        if (!chunks[i]) {
+            abort(); /* what most code does when malloc fails */
+        }
+        for (size_t at = 0; at < HOG_CHUNK; at += HOG_PAGE) {
+            chunks[i][at] = (char)i; /* every page really taken */
+        }
+    }
+    for (int i = 0; i < HOG_CHUNKS; i++) {
+        free(chunks[i]);
+        chunks[i] = NULL;
+    }
+}
+
 static int s_route(void *state, const vigil_host_api_t *host, const vigil_case_view_t *view,
                    vigil_decision_builder_t *decision)
 {
@@ -114,6 +141,9 @@ static int s_route(void *state, const vigil_host_api_t *host, const vigil_case_v
     if (s->hang_on && strcmp(s->hang_on, view->case_id) == 0) {
         for (volatile int spin = 0;; spin++) {
         }
+    }
+    if (s->hog_on && strcmp(s->hog_on, view->case_id) == 0) {
+        s_hog();
     }
     if (s->dump_to) {
         s_dump(s, host, view);
