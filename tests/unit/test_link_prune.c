@@ -223,6 +223,54 @@ static void test_retention_zero_keeps_every_record(void **state)
     fixture_close(&f);
 }
 
+/* Writes a link_attempts row for `id`, last counted `age_days` ago. */
+static void s_attempt(fixture_t *f, const uint8_t *id, int age_days)
+{
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->db,
+                                        "INSERT INTO link_attempts (message_id, attempts, "
+                                        "first_failed_at_ms, last_failed_at_ms, reason) "
+                                        "VALUES (?1, 1, ?2, ?2, 'handler failed')",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, id, VIGIL_ID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, util_now_ms() - age_days * PRUNE_MS_PER_DAY);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+}
+
+/* The failure count of a message its sender gave up on goes after the same
+ * retention as the inbox records; a recent one stays. */
+static void test_old_attempt_counts_are_pruned_and_recent_ones_stay(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    uint8_t abandoned[VIGIL_ID_BYTES], retrying[VIGIL_ID_BYTES];
+    util_random_id(abandoned);
+    util_random_id(retrying);
+    s_attempt(&f, abandoned, PRUNE_RETENTION_DAYS + 1);
+    s_attempt(&f, retrying, 1);
+    s_records(&f, 10, PRUNE_RETENTION_DAYS - 1); /* an inbox to pass over first */
+    fixture_handler_t handler = {0};
+    link_server_t *server = s_server(&f, PRUNE_RETENTION_DAYS, &handler, NULL);
+    for (int tick = 0;
+         tick < PRUNE_WAIT_TICKS && fixture_count(&f, "SELECT count(*) FROM link_attempts") > 1;
+         tick++)
+        fixture_spin(&f, LINK_PRUNE_INTERVAL_MS);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_attempts"), 1);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f.db, "SELECT 1 FROM link_attempts WHERE message_id = ?1",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, retrying, VIGIL_ID_BYTES, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    sqlite3_finalize(stmt);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox"), 10);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
 /* A transaction open on the store (as a batch or a service's own work would
  * have) is never joined or ended by a pruning step; pruning resumes once it
  * is over. */
@@ -275,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_expired_records_go_in_bounded_steps_and_recent_ones_stay),
         cmocka_unit_test(test_pruning_the_newest_record_keeps_dedup_exact),
         cmocka_unit_test(test_retention_zero_keeps_every_record),
+        cmocka_unit_test(test_old_attempt_counts_are_pruned_and_recent_ones_stay),
         cmocka_unit_test(test_pruning_never_runs_inside_an_open_transaction),
         cmocka_unit_test(test_a_negative_retention_is_refused),
     };

@@ -78,7 +78,9 @@ struct link_inbox_t {
     const link_route_t *routes;
     void *ctx;
     int max_attempts;
-    int64_t attempts_rows; /* rows in link_attempts: 0 lets a clean message skip a DELETE */
+    int64_t attempts_rows; /* rows in link_attempts: 0 lets a clean message skip a DELETE;
+                              counted again at each batch's BEGIN while above 0 (pruning and
+                              rolled-back batches change the table behind the count) */
     inbox_watermark_t watermark_kind;
     uint8_t watermark[INBOX_WATERMARK_MAX];
     size_t watermark_len;
@@ -98,6 +100,7 @@ struct link_inbox_t {
     sqlite3_stmt *attempts_get;
     sqlite3_stmt *attempts_put;
     sqlite3_stmt *attempts_del;
+    sqlite3_stmt *attempts_count;
     inbox_pending_t *pending; /* records of this batch not written yet */
     size_t pending_count;
     size_t pending_capacity;
@@ -133,6 +136,7 @@ static const struct {
      "INSERT OR REPLACE INTO link_attempts (message_id, attempts, first_failed_at_ms, "
      "last_failed_at_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5)"},
     {offsetof(link_inbox_t, attempts_del), "DELETE FROM link_attempts WHERE message_id = ?1"},
+    {offsetof(link_inbox_t, attempts_count), "SELECT count(*) FROM link_attempts"},
 };
 #define INBOX_STATEMENTS (sizeof s_statements / sizeof s_statements[0])
 
@@ -180,14 +184,7 @@ link_inbox_t *link_inbox_new(sqlite3 *db, const vault_t *vault, const link_route
         link_inbox_destroy(&self);
         return NULL;
     }
-    sqlite3_stmt *count = NULL;
-    if (link_prepare(db, "SELECT count(*) FROM link_attempts", &count, err, errlen)) {
-        link_inbox_destroy(&self);
-        return NULL;
-    }
-    if (sqlite3_step(count) == SQLITE_ROW)
-        self->attempts_rows = sqlite3_column_int64(count, 0);
-    sqlite3_finalize(count);
+    self->attempts_rows = 1; /* unknown: counted at the first BEGIN */
     return self;
 }
 
@@ -274,6 +271,12 @@ int link_inbox_begin(link_inbox_t *inbox)
     inbox->pending_count = 0;
     if (link_step_done(inbox->begin))
         return -1;
+    if (inbox->attempts_rows > 0) {
+        sqlite3_stmt *count = inbox->attempts_count;
+        if (sqlite3_step(count) == SQLITE_ROW)
+            inbox->attempts_rows = sqlite3_column_int64(count, 0);
+        sqlite3_reset(count);
+    }
     if (s_watermark_read(inbox)) {
         link_inbox_rollback(inbox);
         return -1;

@@ -11,6 +11,12 @@
  * again from the beginning. Ids are not assumed to be ordered by time
  * (senders' clocks differ): every record's handled_at_ms is checked.
  *
+ * link_attempts keeps the failure count of a message a handler asked to
+ * retry, until it succeeds or is parked; a message its sender gave up on
+ * would keep its row forever. Once per pass, when the cursor comes back to
+ * the start, the step also deletes the attempts last counted before the
+ * same cutoff (the table is small: only failing messages are in it).
+ *
  * Dedup stays exact: pruning only removes records, so the largest recorded
  * id (the inbox's watermark, read afresh at every batch's BEGIN) can only go
  * down, and a pruned id is simply new again; that is the retention rule
@@ -31,8 +37,9 @@ struct link_prune_t {
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
-    sqlite3_stmt *range;  /* how many records follow the cursor (capped), and the last one */
-    sqlite3_stmt *remove; /* the expired ones in (cursor, last] */
+    sqlite3_stmt *range;    /* how many records follow the cursor (capped), and the last one */
+    sqlite3_stmt *remove;   /* the expired ones in (cursor, last] */
+    sqlite3_stmt *attempts; /* attempts last counted before the cutoff */
 };
 
 /* Every statement the pruner keeps prepared, declared once. The start of
@@ -51,6 +58,7 @@ static const struct {
      "WHERE message_id > ?1 ORDER BY message_id LIMIT ?2)"},
     {offsetof(link_prune_t, remove),
      "DELETE FROM link_inbox WHERE message_id > ?1 AND message_id <= ?2 AND handled_at_ms < ?3"},
+    {offsetof(link_prune_t, attempts), "DELETE FROM link_attempts WHERE last_failed_at_ms < ?1"},
 };
 #define PRUNE_STATEMENTS (sizeof s_statements / sizeof s_statements[0])
 
@@ -137,6 +145,11 @@ int link_prune_step(link_prune_t *self, int64_t cutoff_ms, int max_rows, int64_t
         if (link_step_done(remove))
             goto fail;
         *deleted = sqlite3_changes(self->db);
+    }
+    if (scanned < max_rows) { /* the end of the inbox: once per pass */
+        sqlite3_bind_int64(self->attempts, 1, cutoff_ms);
+        if (link_step_done(self->attempts))
+            goto fail;
     }
     if (link_step_done(self->commit))
         goto fail;
