@@ -78,6 +78,37 @@ static void test_enqueue_commits_and_rolls_back_with_the_caller(void **state)
     fixture_close(&f);
 }
 
+/* The link finds its cached INSERT by connection and remembers where
+ * (link_wire.c): after the connection's cached statements are finalized,
+ * or on another connection (one that may even reuse the first one's
+ * address), enqueueing still writes to the right store. */
+static void test_cached_statements_follow_their_connection(void **state)
+{
+    (void)state;
+    fixture_t first, second;
+    fixture_open(&first, false);
+    fixture_enqueue(&first, "peer", 1, NULL, NULL);
+    link_stmt_release(first.db);
+    fixture_enqueue(&first, "peer", 2, NULL, NULL);
+    assert_int_equal(fixture_count(&first, "SELECT count(*) FROM link_outbox"), 2);
+
+    fixture_open(&second, false);
+    fixture_enqueue(&second, "peer", 3, NULL, NULL);
+    fixture_enqueue(&first, "peer", 4, NULL, NULL);
+    assert_int_equal(fixture_count(&first, "SELECT count(*) FROM link_outbox"), 3);
+    assert_int_equal(fixture_count(&second, "SELECT count(*) FROM link_outbox"), 1);
+    fixture_close(&second);
+
+    for (int round = 0; round < 3; round++) { /* new connections, maybe at old addresses */
+        fixture_open(&second, false);
+        fixture_enqueue(&second, "peer", 5, NULL, NULL);
+        assert_int_equal(fixture_count(&second, "SELECT count(*) FROM link_outbox"), 1);
+        fixture_close(&second);
+    }
+    assert_int_equal(fixture_count(&first, "SELECT count(*) FROM link_outbox"), 3);
+    fixture_close(&first);
+}
+
 static void test_enqueue_seals_with_the_vault(void **state)
 {
     (void)state;
@@ -323,6 +354,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enqueue_needs_a_transaction),
         cmocka_unit_test(test_enqueue_commits_and_rolls_back_with_the_caller),
+        cmocka_unit_test(test_cached_statements_follow_their_connection),
         cmocka_unit_test(test_enqueue_seals_with_the_vault),
         cmocka_unit_test(test_enqueue_refuses_a_payload_of_the_wrong_type),
         cmocka_unit_test(test_backlog_counts_one_peer),

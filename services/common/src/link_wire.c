@@ -364,17 +364,62 @@ int64_t link_now_us(void)
     return (int64_t)now.tv_sec * US_PER_S + now.tv_nsec / NS_PER_US;
 }
 
+/* The last statements found, per thread, by connection and SQL pointer
+ * (callers pass the same static strings every time). Comparing every
+ * statement's text with strcmp() -- and every cached one starts with the
+ * same marker -- was 3.5 % of intake's loop: a hit only checks that the
+ * statement is still one of the connection's (pointers only, it is never
+ * read before that) and then compares its text once. */
+enum { STMT_CACHE_SLOTS = 8 };
+static _Thread_local struct {
+    sqlite3 *db;
+    const char *sql;
+    sqlite3_stmt *stmt;
+} s_stmt_cache[STMT_CACHE_SLOTS];
+static _Thread_local unsigned s_stmt_cache_next;
+
+static sqlite3_stmt *s_stmt_cached(sqlite3 *db, const char *sql)
+{
+    for (unsigned i = 0; i < STMT_CACHE_SLOTS; i++) {
+        if (s_stmt_cache[i].db != db || s_stmt_cache[i].sql != sql)
+            continue;
+        sqlite3_stmt *want = s_stmt_cache[i].stmt;
+        for (sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL); stmt;
+             stmt = sqlite3_next_stmt(db, stmt))
+            if (stmt == want)
+                return strcmp(sqlite3_sql(stmt), sql) == 0 ? stmt : NULL;
+        return NULL; /* finalized since */
+    }
+    return NULL;
+}
+
+static void s_stmt_remember(sqlite3 *db, const char *sql, sqlite3_stmt *stmt)
+{
+    unsigned slot = s_stmt_cache_next++ % STMT_CACHE_SLOTS;
+    for (unsigned i = 0; i < STMT_CACHE_SLOTS; i++)
+        if (s_stmt_cache[i].db == db && s_stmt_cache[i].sql == sql)
+            slot = i;
+    s_stmt_cache[slot].db = db;
+    s_stmt_cache[slot].sql = sql;
+    s_stmt_cache[slot].stmt = stmt;
+}
+
 sqlite3_stmt *link_stmt_first(sqlite3 *db, const char *sql, bool *prepared, char *err,
                               size_t errlen)
 {
     *prepared = false;
-    for (sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL); stmt; stmt = sqlite3_next_stmt(db, stmt))
+    sqlite3_stmt *stmt = s_stmt_cached(db, sql);
+    if (stmt)
+        return stmt;
+    for (stmt = sqlite3_next_stmt(db, NULL); stmt; stmt = sqlite3_next_stmt(db, stmt))
         if (strcmp(sqlite3_sql(stmt), sql) == 0)
-            return stmt;
-    sqlite3_stmt *stmt = NULL;
-    if (link_prepare(db, sql, &stmt, err, errlen))
-        return NULL;
-    *prepared = true;
+            break;
+    if (!stmt) {
+        if (link_prepare(db, sql, &stmt, err, errlen))
+            return NULL;
+        *prepared = true;
+    }
+    s_stmt_remember(db, sql, stmt);
     return stmt;
 }
 
