@@ -175,22 +175,13 @@ static Vigil__V1__TriageDecision *s_decision(const char *db_path, const char *ca
 /* Referrals made by all first decisions, from the stored TriageDecisions. */
 static unsigned s_first_referrals(const char *db_path)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
     unsigned total = 0;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "SELECT decision FROM decisions WHERE escalation_level = 0", -1,
-                           &stmt, NULL) == SQLITE_OK) {
-        while (sqlite3_step(stmt) == SQLITE_ROW) {
-            Vigil__V1__TriageDecision *d = vigil__v1__triage_decision__unpack(
-                NULL, (size_t)sqlite3_column_bytes(stmt, 0), sqlite3_column_blob(stmt, 0));
-            if (d && d->routing)
-                total += (unsigned)d->routing->n_referrals;
-            vigil__v1__triage_decision__free_unpacked(d, NULL);
-        }
+    for (int c = 0; c < CASES; c++) {
+        Vigil__V1__TriageDecision *d = s_decision(db_path, s_case_ids[c], 0);
+        if (d && d->routing)
+            total += (unsigned)d->routing->n_referrals;
+        vigil__v1__triage_decision__free_unpacked(d, NULL);
     }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
     return total;
 }
 
