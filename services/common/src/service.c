@@ -30,14 +30,13 @@
 #include "vigil/service.h"
 #include "vigil/util.h"
 
-#define SERVICE_ERR_LEN              512
-#define SERVICE_TICK_MS              1000 /* heartbeat and uptime gauge period */
-#define SERVICE_STALL_MS             5000 /* /healthz fails when the loop is silent this long */
-#define SERVICE_DRAIN_POLL_MS        20   /* how often a drain checks the in-flight count */
-#define SERVICE_STATE_DIR_MODE       0700
-#define SERVICE_MAX_FACTS            64
-#define SERVICE_CONFIG_SECTIONS      3
-#define SERVICE_CHECKPOINT_WAL_PAGES 1000 /* WAL pages that wake the checkpointer: sqlite's own */
+#define SERVICE_ERR_LEN         512
+#define SERVICE_TICK_MS         1000 /* heartbeat and uptime gauge period */
+#define SERVICE_STALL_MS        5000 /* /healthz fails when the loop is silent this long */
+#define SERVICE_DRAIN_POLL_MS   20   /* how often a drain checks the in-flight count */
+#define SERVICE_STATE_DIR_MODE  0700
+#define SERVICE_MAX_FACTS       64
+#define SERVICE_CONFIG_SECTIONS 3
 
 typedef struct {
     char *key;
@@ -495,7 +494,8 @@ static int s_open(service_t *self, int *exit_code)
         *exit_code = SERVICE_EXIT_STORE;
         return -1;
     }
-    self->checkpointer = checkpointer_new(self->db, SERVICE_CHECKPOINT_WAL_PAGES, err, sizeof err);
+    /* 0: wake at sqlite's own automatic-checkpoint threshold */
+    self->checkpointer = checkpointer_new(self->db, 0, err, sizeof err);
     if (!self->checkpointer && *err) {
         log_error("cannot start the store's checkpoint thread", "path=%s error=%s", c->store_path,
                   err);

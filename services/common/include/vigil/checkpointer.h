@@ -22,7 +22,8 @@
 typedef struct checkpointer_t checkpointer_t;
 
 /* Starts checkpointing `db` (a WAL-mode file store, used by the calling
- * thread only) from a new thread once the WAL reaches `wal_pages` pages.
+ * thread only) from a new thread once the WAL reaches `wal_pages` pages
+ * (0 or less: sqlite's own automatic-checkpoint threshold, 1,000).
  * `db` must outlive the checkpointer. Returns the checkpointer; NULL with
  * `err` empty when `db` has no file (":memory:", left to sqlite's own
  * checkpoints); or NULL with a message in `err`, `db` then left as it was. */
