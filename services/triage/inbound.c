@@ -235,7 +235,8 @@ done:
 
 const link_route_t inbound_routes[] = {
     /* one INSERT, checked before; the shared commit keeps a savepoint of its own */
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, s_on_case_view, LINK_ROUTE_NO_SAVEPOINT},
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT, s_on_receipt, 0},
-    {0, NULL, 0},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, s_on_case_view, LINK_ROUTE_NO_SAVEPOINT,
+     NULL},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ASSIGNMENT_RECEIPT, s_on_receipt, 0, NULL},
+    {0, NULL, 0, NULL},
 };

@@ -58,8 +58,8 @@ static int s_on_case_view(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *env
 }
 
 static const link_route_t s_routes[] = {
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, s_on_case_view, 0},
-    {0, NULL, 0},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, s_on_case_view, 0, NULL},
+    {0, NULL, 0, NULL},
 };
 
 static const service_def_t s_standin = {

@@ -105,8 +105,8 @@ static int s_on_probe(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelop
 }
 
 static const link_route_t s_routes[] = {
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, s_on_probe, 0},
-    {0, NULL, 0},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, s_on_probe, 0, NULL},
+    {0, NULL, 0, NULL},
 };
 
 /* The first sequence number not yet enqueued (restarts continue). */

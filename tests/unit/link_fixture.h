@@ -309,15 +309,16 @@ static inline int fixture_handler(void *ctx, sqlite3 *db, const Vigil__V1__Envel
 }
 
 static const link_route_t fixture_routes[] = {
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler, 0},
-    {0, NULL, 0},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler, 0, NULL},
+    {0, NULL, 0, NULL},
 };
 
 /* The same handler declared LINK_ROUTE_NO_SAVEPOINT: right for it only
  * while it does not fail (it writes before it rejects). */
 static const link_route_t fixture_routes_no_savepoint[] = {
-    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler, LINK_ROUTE_NO_SAVEPOINT},
-    {0, NULL, 0},
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, fixture_handler, LINK_ROUTE_NO_SAVEPOINT,
+     NULL},
+    {0, NULL, 0, NULL},
 };
 
 /* A server on the fixture's ipc endpoint with `routes`, attached to its

@@ -210,10 +210,15 @@ static const link_route_t *s_route(const link_inbox_t *inbox, Vigil__V1__Message
     return NULL;
 }
 
-link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type)
+const link_route_t *link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type)
 {
     const link_route_t *route = s_route(inbox, type);
-    return route ? route->handler : NULL;
+    return route && route->handler ? route : NULL;
+}
+
+void *link_inbox_ctx(const link_inbox_t *inbox)
+{
+    return inbox->ctx;
 }
 
 /* Reads the watermark inside the batch's write transaction: no other
@@ -503,10 +508,12 @@ static int s_count_failure(link_inbox_t *self, const Vigil__V1__Envelope *envelo
     return 0;
 }
 
-/* The message whose handler runs on this thread, for link_payload(). */
+/* The message whose handler runs on this thread, for link_payload() and
+ * link_prepared(). */
 static _Thread_local struct {
     const Vigil__V1__Envelope *envelope;
     ProtobufCMessage *payload;
+    void *prepared;
 } s_handling;
 
 ProtobufCMessage *link_payload(const Vigil__V1__Envelope *envelope)
@@ -514,8 +521,13 @@ ProtobufCMessage *link_payload(const Vigil__V1__Envelope *envelope)
     return envelope && envelope == s_handling.envelope ? s_handling.payload : NULL;
 }
 
+void *link_prepared(const Vigil__V1__Envelope *envelope)
+{
+    return envelope && envelope == s_handling.envelope ? s_handling.prepared : NULL;
+}
+
 int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
-                      ProtobufCMessage *payload, const uint8_t *raw, size_t raw_len,
+                      ProtobufCMessage *payload, void *prepared, const uint8_t *raw, size_t raw_len,
                       const char *peer, link_result_t *outcome, link_inbox_kind_t *kind)
 {
     const uint8_t *id = envelope->message_id.data;
@@ -564,9 +576,11 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
         return -1;
     s_handling.envelope = envelope;
     s_handling.payload = payload;
+    s_handling.prepared = prepared;
     int rc = route->handler(self->ctx, self->db, envelope, peer, outcome);
     s_handling.envelope = NULL;
     s_handling.payload = NULL;
+    s_handling.prepared = NULL;
     if (sqlite3_get_autocommit(self->db)) {
         log_error("a link handler ended the batch transaction; handlers must not commit", "type=%d",
                   (int)envelope->type);
@@ -684,7 +698,8 @@ static int s_replay_one(link_inbox_t *self, int64_t row_id, bool *done, char *er
     sqlite3_reset(row);
     if (plain)
         envelope = vigil__v1__envelope__unpack(NULL, plain_len, plain);
-    link_handler_fn handler = envelope ? link_inbox_route(self, envelope->type) : NULL;
+    const link_route_t *route = envelope ? link_inbox_route(self, envelope->type) : NULL;
+    link_handler_fn handler = route ? route->handler : NULL; /* never prepared (link.h) */
     if (!envelope) {
         snprintf(reason, sizeof reason,
                  "replay: the stored envelope cannot be opened (vault key?)");

@@ -27,8 +27,12 @@ link_inbox_t *link_inbox_new(sqlite3 *db, const vault_t *vault, const link_route
 /* Finalizes the statements and frees; sets *inbox_p to NULL. Cannot fail. */
 void link_inbox_destroy(link_inbox_t **inbox_p);
 
-/* The handler routed for `type`, or NULL. Cannot fail. */
-link_handler_fn link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type);
+/* The route for `type` (its handler and prepare), or NULL. Cannot fail. */
+const link_route_t *link_inbox_route(const link_inbox_t *inbox, Vigil__V1__MessageType type);
+
+/* The `ctx` the inbox passes to handlers (and the server to prepares).
+ * Cannot fail. */
+void *link_inbox_ctx(const link_inbox_t *inbox);
 
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK of a batch. COMMIT first writes the
  * inbox records the batch kept in memory; when that fails it returns -1
@@ -47,7 +51,7 @@ void link_inbox_rollback(link_inbox_t *inbox);
  * `peer` is borrowed until the batch commits or rolls back (the record may
  * be written then). */
 int link_inbox_handle(link_inbox_t *inbox, const Vigil__V1__Envelope *envelope,
-                      ProtobufCMessage *payload, const uint8_t *raw, size_t raw_len,
+                      ProtobufCMessage *payload, void *prepared, const uint8_t *raw, size_t raw_len,
                       const char *peer, link_result_t *outcome, link_inbox_kind_t *kind);
 
 /* See link_server_replay() in vigil/link.h. */

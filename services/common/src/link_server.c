@@ -12,11 +12,19 @@
  * With inbox_retention_days set, a loop timer prunes old inbox records in
  * small steps between batches (link_prune.c).
  *
+ * When a route has a prepare (link_prepare_fn), the checks and the
+ * prepares of large batches run on a thread of the server's own, in a
+ * pipeline of two batches: while the loop thread stores and answers one,
+ * the preparer decodes, checks and prepares the next (s_on_readable). The
+ * two threads never share a batch's items or arena, and the pipeline is
+ * empty whenever the loop runs anything else.
+ *
  * It must never acknowledge a message before its batch committed, never log
  * a payload value, and never stop reading because one peer misbehaves.
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +56,12 @@
 #define SERVER_ROUTING_ID_MAX      32 /* longer routing ids are not cached */
 #define SERVER_MS_PER_DAY          INT64_C(86400000)
 #define SERVER_NO_TIMER            (-1) /* prune_timer when no timer is registered */
+/* Batches smaller than this are prepared on the loop thread: handing them
+ * to the preparer would only add two thread wake-ups to their latency. */
+#define SERVER_PIPELINE_MIN 32
+/* Batches one readable event may run through the pipeline before the loop
+ * serves its timers and other sockets again. */
+#define SERVER_PIPELINE_ROUNDS 8
 
 /* Peer names by ROUTER routing id: a routing id stands for one connection
  * (ZeroMQ never reuses one on a socket), so its name is looked up once. */
@@ -70,10 +84,34 @@ typedef struct {
     const char *peer; /* allowlisted name, borrowed from security; NULL: none valid */
     Vigil__V1__Envelope *envelope;
     ProtobufCMessage *payload; /* decoded and checked by s_check; NULL: unknown type */
+    void *prepared;            /* what the route's prepare returned, for link_prepared() */
     uint8_t message_id[VIGIL_ID_BYTES];
     size_t message_id_len;
     link_result_t outcome;
 } server_item_t;
+
+/* Messages received together, and the arenas their envelopes, payloads and
+ * prepared work live in: an arena belongs to one thread at a time, and the
+ * first batch of a pipeline is prepared by two at once. */
+typedef struct {
+    server_item_t *items; /* batch_max of them */
+    size_t count;
+    link_arena_t arena; /* the preparer's, or the loop thread's alone */
+    link_arena_t side;  /* the loop thread's, while the preparer has `arena` */
+} server_batch_t;
+
+/* The thread that prepares one batch (or part of one) while the loop
+ * thread stores another. A job is posted and waited for under `lock`. */
+typedef struct {
+    link_server_t *server;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;   /* a job posted, done, or stop */
+    server_batch_t *batch; /* the job's batch; NULL when there is none */
+    size_t from, to;       /* the job's items */
+    bool done;
+    bool stop;
+} server_preparer_t;
 
 struct link_server_t {
     link_server_config_t config;
@@ -88,9 +126,10 @@ struct link_server_t {
     zsock_t *monitor;
     zloop_t *loop;
     bool reading;
-    server_item_t *items;
-    size_t item_count;
-    link_arena_t arena; /* what the batch's envelopes and payloads decode into */
+    /* Two batches: one being stored while the next is prepared. */
+    server_batch_t pipeline[2];
+    bool prepares;               /* some route has a prepare */
+    server_preparer_t *preparer; /* started at attach when `prepares`; else NULL */
     server_peer_t peers[SERVER_PEER_CACHE];
     size_t peer_next; /* round-robin replacement */
     Vigil__V1__AckEntry *entries;
@@ -227,15 +266,21 @@ link_server_t *link_server_new(const link_server_config_t *config, sqlite3 *db,
     self->vault = vault;
     self->prune_timer = SERVER_NO_TIMER;
     size_t batch = (size_t)config->batch_max;
-    self->items = calloc(batch, sizeof *self->items);
+    for (size_t b = 0; b < 2; b++) {
+        self->pipeline[b].items = calloc(batch, sizeof *self->pipeline[b].items);
+        link_arena_init(&self->pipeline[b].arena);
+        link_arena_init(&self->pipeline[b].side);
+    }
     self->entries = calloc(batch, sizeof *self->entries);
     self->entry_ptrs = calloc(batch, sizeof *self->entry_ptrs);
-    if (!self->endpoint || !self->items || !self->entries || !self->entry_ptrs) {
+    if (!self->endpoint || !self->pipeline[0].items || !self->pipeline[1].items || !self->entries ||
+        !self->entry_ptrs) {
         snprintf(err, errlen, "link server: out of memory for a batch of %zu", batch);
         link_server_destroy(&self);
         return NULL;
     }
-    link_arena_init(&self->arena);
+    for (const link_route_t *route = routes; route->type; route++)
+        self->prepares |= route->prepare != NULL;
     self->inbox = link_inbox_new(db, vault, routes, ctx, config->max_attempts, err, errlen);
     if (!self->inbox) {
         link_server_destroy(&self);
@@ -276,10 +321,19 @@ static void s_keep_id(server_item_t *item, const uint8_t *id, size_t len)
     }
 }
 
+/* Runs the route's prepare on a checked item (link_prepare_fn). */
+static void s_prepare(link_server_t *self, link_arena_t *arena, server_item_t *item,
+                      const link_route_t *route)
+{
+    if (route->prepare)
+        item->prepared = route->prepare(link_inbox_ctx(self->inbox), item->envelope, item->payload,
+                                        item->peer, &arena->allocator);
+}
+
 /* Decodes and checks one frame; rejects it (item->decided) or leaves it for
  * the transaction. Only sizes, type numbers and field numbers reach the
  * detail text, never a value. */
-static void s_check(link_server_t *self, server_item_t *item)
+static void s_check(link_server_t *self, link_arena_t *arena, server_item_t *item)
 {
     char detail[sizeof item->outcome.detail];
     if (!item->has_body) {
@@ -305,7 +359,7 @@ static void s_check(link_server_t *self, server_item_t *item)
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_TOO_LARGE, detail);
         return;
     }
-    item->envelope = link_envelope_unpack(&self->arena, size, data);
+    item->envelope = link_envelope_unpack(arena, size, data);
     if (!item->envelope) {
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_MALFORMED,
                  "frame is not a vigil.v1.Envelope");
@@ -324,7 +378,8 @@ static void s_check(link_server_t *self, server_item_t *item)
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_INVALID_VALUE, detail);
         return;
     }
-    if (!link_inbox_route(self->inbox, envelope->type)) {
+    const link_route_t *route = link_inbox_route(self->inbox, envelope->type);
+    if (!route) {
         snprintf(detail, sizeof detail, "envelope.type %d is not accepted here",
                  (int)envelope->type);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_UNKNOWN_TYPE, detail);
@@ -337,10 +392,13 @@ static void s_check(link_server_t *self, server_item_t *item)
         return;
     }
     const ProtobufCMessageDescriptor *descriptor = link_payload_descriptor(envelope->type);
-    if (!descriptor)
-        return; /* routed but unknown to the link: the handler decodes it */
+    if (!descriptor) {
+        /* routed but unknown to the link: the handler decodes it */
+        s_prepare(self, arena, item, route);
+        return;
+    }
     ProtobufCMessage *payload = protobuf_c_message_unpack(
-        descriptor, &self->arena.allocator, envelope->payload.len, envelope->payload.data);
+        descriptor, &arena->allocator, envelope->payload.len, envelope->payload.data);
     if (!payload) {
         snprintf(detail, sizeof detail, "payload is not a valid %s", descriptor->name);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_MALFORMED, detail);
@@ -354,6 +412,103 @@ static void s_check(link_server_t *self, server_item_t *item)
         return;
     }
     item->payload = payload; /* the handler gets it through link_payload() */
+    s_prepare(self, arena, item, route);
+}
+
+/* Checks and prepares items [from, to) of `batch` into `arena` (one of
+ * the batch's): on the loop thread, or on the preparer's while the loop
+ * thread stores another batch. Touches only those items, that arena and
+ * what link_prepare_fn may touch. Cannot fail. */
+static void s_prepare_range(link_server_t *self, server_batch_t *batch, link_arena_t *arena,
+                            size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        s_check(self, arena, &batch->items[i]);
+}
+
+/* --- the preparer thread ---------------------------------------------------- */
+
+static void *s_preparer_run(void *arg)
+{
+    server_preparer_t *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && (!p->batch || p->done))
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->stop)
+            break;
+        server_batch_t *batch = p->batch;
+        size_t from = p->from, to = p->to;
+        pthread_mutex_unlock(&p->lock);
+        s_prepare_range(p->server, batch, &batch->arena, from, to);
+        pthread_mutex_lock(&p->lock);
+        p->done = true;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Hands items [from, to) of `batch` to the preparer, which must be idle. */
+static void s_preparer_post(server_preparer_t *p, server_batch_t *batch, size_t from, size_t to)
+{
+    pthread_mutex_lock(&p->lock);
+    p->batch = batch;
+    p->from = from;
+    p->to = to;
+    p->done = false;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Waits until the preparer has finished its job (if any); it is idle after. */
+static void s_preparer_wait(server_preparer_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->batch && !p->done)
+        pthread_cond_wait(&p->cond, &p->lock);
+    p->batch = NULL;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Starts the preparer thread. Returns NULL with a message. */
+static server_preparer_t *s_preparer_new(link_server_t *server, char *err, size_t errlen)
+{
+    server_preparer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "link server: out of memory for the preparer");
+        return NULL;
+    }
+    p->server = server;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    int rc = pthread_create(&p->thread, NULL, s_preparer_run, p);
+    if (rc != 0) {
+        snprintf(err, errlen, "link server: cannot start the preparer thread: %s", strerror(rc));
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Stops and joins the preparer (idle: no batch outlives a readable event).
+ * Cannot fail. */
+static void s_preparer_destroy(server_preparer_t **p_p)
+{
+    server_preparer_t *p = *p_p;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    *p_p = NULL;
 }
 
 /* --- receiving ------------------------------------------------------------ */
@@ -515,17 +670,17 @@ static void s_log_rejection(link_server_t *self, const server_item_t *item)
 
 /* Runs items [from, to) in one transaction. Returns 0, or -1 after rolling
  * back (their outcomes are then meaningless). */
-static int s_transaction(link_server_t *self, size_t from, size_t to)
+static int s_transaction(link_server_t *self, server_batch_t *batch, size_t from, size_t to)
 {
     if (link_inbox_begin(self->inbox))
         return -1;
     for (size_t i = from; i < to; i++) {
-        server_item_t *item = &self->items[i];
+        server_item_t *item = &batch->items[i];
         if (item->decided)
             continue;
         link_inbox_kind_t kind;
         const uint8_t *raw = zmq_msg_data(&item->body);
-        if (link_inbox_handle(self->inbox, item->envelope, item->payload, raw,
+        if (link_inbox_handle(self->inbox, item->envelope, item->payload, item->prepared, raw,
                               zmq_msg_size(&item->body), item->peer, &item->outcome, &kind)) {
             if (s_log_allowed(self))
                 log_error("link batch failed in the store; rolling back", "error=%s type=%d",
@@ -548,23 +703,23 @@ static int s_transaction(link_server_t *self, size_t from, size_t to)
 /* Group commit of every undecided item. When the batch fails, each item is
  * tried alone so one bad message cannot hold the others back; an item that
  * fails alone is answered RETRY. */
-static void s_commit_batch(link_server_t *self)
+static void s_commit_batch(link_server_t *self, server_batch_t *batch)
 {
     size_t pending = 0;
-    for (size_t i = 0; i < self->item_count; i++)
-        pending += !self->items[i].decided;
+    for (size_t i = 0; i < batch->count; i++)
+        pending += !batch->items[i].decided;
     if (pending == 0)
         return;
     uint64_t started = util_mono_ns();
-    if (s_transaction(self, 0, self->item_count) == 0) {
+    if (s_transaction(self, batch, 0, batch->count) == 0) {
         metric_observe(self->commit_seconds, (double)(util_mono_ns() - started) / SERVER_NS_PER_S);
     } else {
         metric_inc(self->commit_failures);
-        for (size_t i = 0; i < self->item_count; i++) {
-            server_item_t *item = &self->items[i];
+        for (size_t i = 0; i < batch->count; i++) {
+            server_item_t *item = &batch->items[i];
             if (item->decided)
                 continue;
-            if (pending == 1 || s_transaction(self, i, i + 1)) {
+            if (pending == 1 || s_transaction(self, batch, i, i + 1)) {
                 memset(&item->outcome, 0, sizeof item->outcome);
                 item->duplicate = false;
                 s_decide(item, VIGIL__V1__ACK_STATUS__ACK_STATUS_RETRY,
@@ -688,15 +843,15 @@ static void s_count_outcome(link_server_t *self, server_item_t *item)
 }
 
 /* Answers every item: one Ack per peer when coalescing, else one per item. */
-static void s_send_acks(link_server_t *self)
+static void s_send_acks(link_server_t *self, server_batch_t *batch)
 {
-    for (size_t i = 0; i < self->item_count; i++) {
-        server_item_t *first = &self->items[i];
+    for (size_t i = 0; i < batch->count; i++) {
+        server_item_t *first = &batch->items[i];
         if (first->acked)
             continue;
         size_t count = 0;
-        for (size_t j = i; j < self->item_count; j++) {
-            server_item_t *item = &self->items[j];
+        for (size_t j = i; j < batch->count; j++) {
+            server_item_t *item = &batch->items[j];
             if (item->acked ||
                 (j != i && (!self->config.coalesce_acks || !s_same_peer(first, item))))
                 continue;
@@ -714,27 +869,69 @@ static void s_send_acks(link_server_t *self)
 
 /* --- the loop --------------------------------------------------------------- */
 
+/* Reads what is waiting, up to batch_max messages, into `batch` without
+ * blocking. Returns how many. */
+static size_t s_receive_batch(link_server_t *self, server_batch_t *batch)
+{
+    batch->count = 0;
+    while (batch->count < (size_t)self->config.batch_max &&
+           s_receive(self, &batch->items[batch->count]))
+        batch->count++;
+    if (batch->count > 0) {
+        metric_add(self->received, batch->count);
+        self->total_received += batch->count;
+    }
+    return batch->count;
+}
+
+/* Stores a prepared batch (group commit), answers it, and empties it. */
+static void s_finish(link_server_t *self, server_batch_t *batch)
+{
+    s_commit_batch(self, batch);
+    s_send_acks(self, batch);
+    for (size_t i = 0; i < batch->count; i++)
+        s_item_clear(&batch->items[i]);
+    batch->count = 0;
+    link_arena_reset(&batch->arena);
+    link_arena_reset(&batch->side);
+}
+
+/* Without a preparer, or for a small batch: one batch, all on this thread.
+ * With one, a pipeline: while this thread stores and answers a batch, the
+ * preparer checks and prepares the messages that arrived meanwhile (the
+ * first batch it splits with this thread). It ends with every batch
+ * answered, so the preparer is idle whenever the loop runs anything else
+ * (a reload, say, may change what prepares read). */
 static int s_on_readable(zloop_t *loop, zsock_t *socket, void *arg)
 {
     (void)loop;
     (void)socket;
     link_server_t *self = arg;
-    self->item_count = 0;
-    while (self->item_count < (size_t)self->config.batch_max &&
-           s_receive(self, &self->items[self->item_count]))
-        self->item_count++;
-    if (self->item_count == 0)
+    server_batch_t *current = &self->pipeline[0], *next = &self->pipeline[1];
+    if (s_receive_batch(self, current) == 0)
         return 0;
-    metric_add(self->received, self->item_count);
-    self->total_received += self->item_count;
-    for (size_t i = 0; i < self->item_count; i++)
-        s_check(self, &self->items[i]);
-    s_commit_batch(self);
-    s_send_acks(self);
-    for (size_t i = 0; i < self->item_count; i++)
-        s_item_clear(&self->items[i]);
-    self->item_count = 0;
-    link_arena_reset(&self->arena);
+    server_preparer_t *preparer = self->preparer;
+    if (!preparer || current->count < SERVER_PIPELINE_MIN) {
+        s_prepare_range(self, current, &current->arena, 0, current->count);
+        s_finish(self, current);
+        return 0;
+    }
+    size_t half = current->count / 2;
+    s_preparer_post(preparer, current, 0, half);
+    s_prepare_range(self, current, &current->side, half, current->count);
+    s_preparer_wait(preparer);
+    for (int round = 1;; round++) {
+        bool more = round < SERVER_PIPELINE_ROUNDS && s_receive_batch(self, next) > 0;
+        if (more)
+            s_preparer_post(preparer, next, 0, next->count);
+        s_finish(self, current);
+        if (!more)
+            break;
+        s_preparer_wait(preparer);
+        server_batch_t *swap = current;
+        current = next;
+        next = swap;
+    }
     return 0;
 }
 
@@ -840,6 +1037,11 @@ int link_server_attach(link_server_t *self, zloop_t *loop, char *err, size_t err
     self->loop = loop;
     if (self->monitor)
         zloop_reader(loop, self->monitor, s_on_monitor, self);
+    if (self->prepares && !self->preparer) {
+        self->preparer = s_preparer_new(self, err, errlen);
+        if (!self->preparer)
+            return -1;
+    }
     if (zloop_reader(loop, self->socket, s_on_readable, self)) {
         snprintf(err, errlen, "link server: cannot register with the loop");
         return -1;
@@ -897,13 +1099,18 @@ void link_server_destroy(link_server_t **server_p)
         zsock_destroy(&self->monitor);
     }
     zsock_destroy(&self->socket);
-    for (size_t i = 0; self->items && i < (size_t)self->config.batch_max; i++)
-        s_item_clear(&self->items[i]);
-    link_arena_release(&self->arena);
+    s_preparer_destroy(&self->preparer);
+    for (size_t b = 0; b < 2; b++) {
+        server_batch_t *batch = &self->pipeline[b];
+        for (size_t i = 0; batch->items && i < (size_t)self->config.batch_max; i++)
+            s_item_clear(&batch->items[i]);
+        link_arena_release(&batch->arena);
+        link_arena_release(&batch->side);
+        free(batch->items);
+    }
     link_inbox_destroy(&self->inbox);
     link_prune_destroy(&self->prune);
     link_stmt_release(self->db);
-    free(self->items);
     free(self->entries);
     free(self->entry_ptrs);
     free(self->buffer);

@@ -102,11 +102,39 @@ ProtobufCMessage *link_payload(const Vigil__V1__Envelope *envelope);
  * half-done is ever kept. */
 #define LINK_ROUTE_NO_SAVEPOINT 1u
 
+/* The part of a handler's work that needs no store: checking, encrypting
+ * and packing what the handler will write. The server runs it before the
+ * batch transaction, on a thread of its own while the loop thread stores
+ * the batch before (a pipeline of two batches, link_server.c), or on the
+ * loop thread for a small batch. It gets the decoded payload (NULL for a
+ * type the link does not know) and the sender's allowlisted name, may take
+ * memory from `allocator` (the batch's arena: given back, wiped, when the
+ * batch ends; never free it), and returns what the handler then finds
+ * with link_prepared(), or NULL. It may change `payload` but must leave
+ * it as it found it.
+ *
+ * It runs concurrently with the loop thread, so it must not touch the
+ * store, the metrics, the log or anything else the loop thread changes
+ * (the service's settings and keys change only between batches, on the
+ * loop thread, and may be read). It cannot fail: a prepare that finds the
+ * message bad says so in what it returns, and the handler answers. */
+typedef void *(*link_prepare_fn)(void *ctx, const Vigil__V1__Envelope *envelope,
+                                 ProtobufCMessage *payload, const char *peer,
+                                 ProtobufCAllocator *allocator);
+
+/* What the route's prepare returned for `envelope`, while its handler
+ * runs; NULL when the route has no prepare, when it returned NULL, or for
+ * a replayed dead letter, which is never prepared: a handler must be able
+ * to do the whole work itself. Borrowed from the batch like
+ * link_payload(). Cannot fail. */
+void *link_prepared(const Vigil__V1__Envelope *envelope);
+
 /* One row of a service's inbound dispatch table; ended by type 0. */
 typedef struct {
     Vigil__V1__MessageType type;
     link_handler_fn handler;
-    unsigned flags; /* LINK_ROUTE_*; 0 for none */
+    unsigned flags;          /* LINK_ROUTE_*; 0 for none */
+    link_prepare_fn prepare; /* optional: the handler's work done ahead (above) */
 } link_route_t;
 
 typedef struct {
