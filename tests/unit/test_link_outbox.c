@@ -5,8 +5,14 @@
  * sealed with the vault when there is one (and bound to its message id), and
  * the relay's backlog counts only its own peer's rows. Deferred rows
  * (link_outbox_defer) reach the table, in order and whole, only at
- * link_outbox_flush(), and a discard leaves nothing behind.
+ * link_outbox_flush(), and a discard leaves nothing behind. A row prepared
+ * ahead of its transaction (link_outbox_prepare, on any thread) is stored
+ * by link_outbox_enqueue_prepared() exactly as link_outbox_enqueue() would
+ * have stored it.
  */
+#include <pthread.h>
+#include <sodium.h>
+
 #include "link_fixture.h"
 #include "../../services/common/src/link_internal.h" /* the tap, as link_client uses it */
 
@@ -349,6 +355,268 @@ static void test_discarded_rows_leave_nothing(void **state)
     fixture_close(&f);
 }
 
+/* --- prepared rows ------------------------------------------------------ */
+
+#define PREPARED_ROWS 5
+
+static void *s_heap_alloc(void *data, size_t size)
+{
+    (void)data;
+    return malloc(size);
+}
+
+static void s_heap_free(void *data, void *pointer)
+{
+    (void)data;
+    free(pointer);
+}
+
+static ProtobufCAllocator s_heap = {.alloc = s_heap_alloc, .free = s_heap_free};
+
+/* Prepares a probe (sequence `seq`, the secret filler) for "peer". */
+static void s_prepare_probe(const vault_t *vault, uint64_t seq, link_outbox_prepared_t *row)
+{
+    char err[FIXTURE_ERR];
+    Vigil__V1__LinkProbe probe = VIGIL__V1__LINK_PROBE__INIT;
+    probe.sequence = seq;
+    probe.filler.data = (uint8_t *)SECRET_FILLER;
+    probe.filler.len = strlen(SECRET_FILLER);
+    if (link_outbox_prepare(vault, "peer", VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE,
+                            "case-1", "trace-1", &probe.base, &s_heap, row, err, sizeof err))
+        fail_msg("prepare: %s", err);
+}
+
+/* Wipes and frees what link_outbox_prepare() allocated, as a caller must. */
+static void s_drop_prepared(link_outbox_prepared_t *row)
+{
+    sodium_memzero((void *)row->wire, row->wire_len);
+    s_heap.free(NULL, (void *)row->wire);
+}
+
+/* One stored row, its envelope opened (with the vault when sealed). */
+typedef struct {
+    char peer[32];
+    int type;
+    int64_t enqueued_us;
+    int sealed;
+    uint8_t message_id[VIGIL_ID_BYTES];
+    Vigil__V1__Envelope *envelope;
+} stored_row_t;
+
+/* Reads the row with message id `id`, checking that a sealed envelope
+ * opens only with aad = its message id. */
+static void s_read_row(fixture_t *f, const uint8_t *id, stored_row_t *row)
+{
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->db,
+                                        "SELECT peer, type, enqueued_us, sealed, message_id, "
+                                        "envelope FROM link_outbox WHERE message_id = ?1",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, id, VIGIL_ID_BYTES, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    snprintf(row->peer, sizeof row->peer, "%s", (const char *)sqlite3_column_text(stmt, 0));
+    row->type = sqlite3_column_int(stmt, 1);
+    row->enqueued_us = sqlite3_column_int64(stmt, 2);
+    row->sealed = sqlite3_column_int(stmt, 3);
+    assert_int_equal(sqlite3_column_bytes(stmt, 4), VIGIL_ID_BYTES);
+    memcpy(row->message_id, sqlite3_column_blob(stmt, 4), VIGIL_ID_BYTES);
+    const uint8_t *blob = sqlite3_column_blob(stmt, 5);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, 5);
+    uint8_t plain[FIXTURE_BUFFER];
+    if (row->sealed) {
+        assert_null(memmem(blob, len, SECRET_FILLER, strlen(SECRET_FILLER)));
+        uint8_t other[VIGIL_ID_BYTES];
+        memcpy(other, id, sizeof other);
+        other[VIGIL_ID_BYTES - 1] ^= 1;
+        assert_true(vault_open_blob(f->vault, blob, len, other, VIGIL_ID_BYTES, plain) < 0);
+        long opened = vault_open_blob(f->vault, blob, len, id, VIGIL_ID_BYTES, plain);
+        assert_true(opened > 0);
+        blob = plain;
+        len = (size_t)opened;
+    }
+    row->envelope = vigil__v1__envelope__unpack(NULL, len, blob);
+    assert_non_null(row->envelope);
+    sqlite3_finalize(stmt);
+}
+
+/* The envelope as protobuf-c packs it, with the fields that differ from
+ * message to message (id and creation time) taken from `like`. */
+static size_t s_repack(const Vigil__V1__Envelope *envelope, const Vigil__V1__Envelope *like,
+                       uint8_t *out)
+{
+    Vigil__V1__Envelope copy = *envelope; /* shallow: borrows both messages' fields */
+    copy.message_id = like->message_id;
+    copy.created_at_ms = like->created_at_ms;
+    return vigil__v1__envelope__pack(&copy, out);
+}
+
+static void s_prepared_row_reads_back_like_an_enqueued_one(bool sealed)
+{
+    fixture_t f;
+    fixture_open(&f, sealed);
+    char err[FIXTURE_ERR] = "";
+    Vigil__V1__LinkProbe probe = VIGIL__V1__LINK_PROBE__INIT;
+    probe.sequence = 4;
+    probe.filler.data = (uint8_t *)SECRET_FILLER;
+    probe.filler.len = strlen(SECRET_FILLER);
+    uint8_t enqueued_id[VIGIL_ID_BYTES];
+    link_outbox_prepared_t prepared;
+    s_prepare_probe(f.vault, 4, &prepared);
+    assert_int_equal(prepared.stored == prepared.wire, !sealed);
+    assert_int_equal(store_begin(f.db), 0);
+    assert_int_equal(link_outbox_enqueue(f.db, f.vault, "peer",
+                                         VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, "case-1",
+                                         "trace-1", &probe.base, enqueued_id, err, sizeof err),
+                     0);
+    assert_int_equal(link_outbox_enqueue_prepared(f.db, &prepared, err, sizeof err), 0);
+    assert_int_equal(store_commit(f.db), 0);
+
+    stored_row_t a, b;
+    s_read_row(&f, enqueued_id, &a);
+    s_read_row(&f, prepared.message_id, &b);
+    assert_string_equal(a.peer, b.peer);
+    assert_int_equal(a.type, b.type);
+    assert_int_equal(a.sealed, sealed);
+    assert_int_equal(b.sealed, sealed);
+    assert_int_equal(b.enqueued_us, prepared.enqueued_us);
+    assert_int_equal(b.envelope->created_at_ms, prepared.enqueued_us / 1000);
+    assert_memory_equal(b.envelope->message_id.data, prepared.message_id, VIGIL_ID_BYTES);
+    /* What the prepared row stores is the plaintext it carried for a tap... */
+    uint8_t bytes_a[FIXTURE_BUFFER], bytes_b[FIXTURE_BUFFER];
+    size_t len_b = vigil__v1__envelope__pack(b.envelope, bytes_b);
+    assert_int_equal(len_b, prepared.wire_len);
+    assert_memory_equal(bytes_b, prepared.wire, len_b);
+    /* ...and the same envelope link_outbox_enqueue() builds, but for its
+     * own id and clock. */
+    size_t len_a = s_repack(a.envelope, b.envelope, bytes_a);
+    assert_int_equal(len_a, len_b);
+    assert_memory_equal(bytes_a, bytes_b, len_a);
+    vigil__v1__envelope__free_unpacked(a.envelope, NULL);
+    vigil__v1__envelope__free_unpacked(b.envelope, NULL);
+    s_drop_prepared(&prepared);
+    fixture_close(&f);
+}
+
+static void test_prepared_row_reads_back_like_an_enqueued_one(void **state)
+{
+    (void)state;
+    s_prepared_row_reads_back_like_an_enqueued_one(false);
+    s_prepared_row_reads_back_like_an_enqueued_one(true);
+}
+
+static void test_enqueue_prepared_needs_a_transaction(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    char err[FIXTURE_ERR] = "";
+    link_outbox_prepared_t prepared;
+    s_prepare_probe(NULL, 1, &prepared); /* preparing needs no transaction */
+    assert_int_equal(link_outbox_enqueue_prepared(f.db, &prepared, err, sizeof err), -1);
+    assert_string_equal(err, "link_outbox_enqueue_prepared: no open transaction; enqueue inside "
+                             "the transaction that makes the change");
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 0);
+
+    /* Preparing checks the payload's type as enqueueing does. */
+    Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+    link_outbox_prepared_t wrong;
+    assert_int_equal(link_outbox_prepare(NULL, "peer",
+                                         VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, NULL,
+                                         NULL, &ack.base, &s_heap, &wrong, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "vigil.v1.LinkProbe"));
+    s_drop_prepared(&prepared);
+    fixture_close(&f);
+}
+
+typedef struct {
+    const vault_t *vault;
+    link_outbox_prepared_t rows[PREPARED_ROWS];
+} prepare_job_t;
+
+static void *s_prepare_thread(void *arg)
+{
+    prepare_job_t *job = arg;
+    for (uint64_t i = 0; i < PREPARED_ROWS; i++)
+        s_prepare_probe(job->vault, i, &job->rows[i]);
+    return NULL;
+}
+
+/* Rows prepared and sealed on one thread are stored, in order, by another,
+ * and the tap gets each one's plaintext. */
+static void test_rows_prepared_on_another_thread(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, true);
+    tap_seen_t seen = {0};
+    assert_int_equal(link_outbox_tap(f.db, "peer", f.vault, s_tap, &seen), 0);
+    prepare_job_t job = {.vault = f.vault};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, s_prepare_thread, &job), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+
+    char err[FIXTURE_ERR] = "";
+    assert_int_equal(store_begin(f.db), 0);
+    for (size_t i = 0; i < PREPARED_ROWS; i++)
+        assert_int_equal(link_outbox_enqueue_prepared(f.db, &job.rows[i], err, sizeof err), 0);
+    assert_int_equal(store_commit(f.db), 0);
+    assert_int_equal(seen.calls, PREPARED_ROWS);
+    for (size_t i = 0; i < PREPARED_ROWS; i++) {
+        assert_int_equal(seen.sequences[i], i);
+        stored_row_t row;
+        s_read_row(&f, job.rows[i].message_id, &row);
+        assert_int_equal(row.sealed, 1);
+        Vigil__V1__LinkProbe *probe = vigil__v1__link_probe__unpack(NULL, row.envelope->payload.len,
+                                                                    row.envelope->payload.data);
+        assert_non_null(probe);
+        assert_int_equal(probe->sequence, i);
+        vigil__v1__link_probe__free_unpacked(probe, NULL);
+        vigil__v1__envelope__free_unpacked(row.envelope, NULL);
+        s_drop_prepared(&job.rows[i]);
+    }
+    link_outbox_untap(&seen);
+    fixture_close(&f);
+}
+
+/* A deferring writer keeps prepared rows until the flush, like enqueued
+ * ones, and the caller may drop its copy as soon as each is enqueued. */
+static void test_prepared_rows_are_deferred(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, true);
+    tap_seen_t seen = {0};
+    assert_int_equal(link_outbox_tap(f.db, "peer", f.vault, s_tap, &seen), 0);
+    char err[FIXTURE_ERR] = "";
+    assert_int_equal(store_begin(f.db), 0);
+    assert_int_equal(link_outbox_defer(f.db, err, sizeof err), 0);
+    uint8_t ids[PREPARED_ROWS][VIGIL_ID_BYTES];
+    for (uint64_t i = 0; i < PREPARED_ROWS; i++) {
+        link_outbox_prepared_t prepared;
+        s_prepare_probe(f.vault, i, &prepared);
+        memcpy(ids[i], prepared.message_id, VIGIL_ID_BYTES);
+        assert_int_equal(link_outbox_enqueue_prepared(f.db, &prepared, err, sizeof err), 0);
+        s_drop_prepared(&prepared);
+    }
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), 0);
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(link_outbox_flush(f.db, err, sizeof err), 0);
+    assert_int_equal(store_commit(f.db), 0);
+    assert_int_equal(seen.calls, PREPARED_ROWS);
+    for (size_t i = 0; i < PREPARED_ROWS; i++) {
+        assert_int_equal(seen.sequences[i], i);
+        stored_row_t row;
+        s_read_row(&f, ids[i], &row);
+        assert_int_equal(row.sealed, 1);
+        vigil__v1__envelope__free_unpacked(row.envelope, NULL);
+    }
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), PREPARED_ROWS);
+    link_outbox_untap(&seen);
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +629,10 @@ int main(void)
         cmocka_unit_test(test_client_refuses_tcp_without_security),
         cmocka_unit_test(test_deferred_rows_are_written_at_flush_in_order),
         cmocka_unit_test(test_discarded_rows_leave_nothing),
+        cmocka_unit_test(test_prepared_row_reads_back_like_an_enqueued_one),
+        cmocka_unit_test(test_enqueue_prepared_needs_a_transaction),
+        cmocka_unit_test(test_rows_prepared_on_another_thread),
+        cmocka_unit_test(test_prepared_rows_are_deferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

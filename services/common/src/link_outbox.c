@@ -8,6 +8,12 @@
  * the commit. Envelope.source and Envelope.attempt are left out here: the
  * relay appends them to the stored bytes at send time.
  *
+ * It does so in two halves, which a writer may also call apart:
+ * link_outbox_prepare() builds the row (id, clock, envelope, seal) without
+ * the store, on any thread, and link_outbox_enqueue_prepared() stores it
+ * in the transaction. link_outbox_enqueue() is the two in a row, with the
+ * bytes on its stack when they fit.
+ *
  * A link client on the same connection may tap the outbox
  * (link_outbox_tap()): each envelope enqueued for its peer is then also
  * handed to it in plaintext, so its relay need not read back and unseal the
@@ -431,97 +437,193 @@ void link_outbox_discard(sqlite3 *db)
         s_deferral_end(&s_deferral);
 }
 
+/* --- prepared rows (link_outbox_prepare) ------------------------------- */
+
+/* Fails with "<who>: no open transaction ..." when `db` has none. */
+static int s_need_transaction(const char *who, sqlite3 *db, char *err, size_t errlen)
+{
+    if (!sqlite3_get_autocommit(db))
+        return 0;
+    snprintf(err, errlen,
+             "%s: no open transaction; enqueue inside the transaction that makes the change", who);
+    return -1;
+}
+
+/* link_outbox_prepare(), with `who` naming the public function in messages.
+ *
+ * Thread-safety: nothing here touches a store, logs, or writes shared
+ * state. link_random_bytes() draws from a _Thread_local pool (its atfork
+ * hook is installed under pthread_once, and sodium_init() is thread-safe);
+ * link_now_us() is a clock_gettime() call; link_payload_descriptor() reads
+ * a const table; packing reads only `payload`; vault_seal() takes its nonce
+ * from a _Thread_local stream and only reads the vault's key ring. */
+static int s_prepare(const char *who, const vault_t *vault, const char *peer,
+                     Vigil__V1__MessageType type, const char *case_id, const char *trace_id,
+                     const ProtobufCMessage *payload, ProtobufCAllocator *allocator,
+                     link_outbox_prepared_t *out, char *err, size_t errlen)
+{
+    const ProtobufCMessageDescriptor *expected = link_payload_descriptor(type);
+    if (expected && payload->descriptor != expected) {
+        snprintf(err, errlen, "%s: message type %d needs a %s payload, not %s", who, (int)type,
+                 expected->name, payload->descriptor->name);
+        return -1;
+    }
+    *out = (link_outbox_prepared_t){.peer = peer, .vault = vault, .type = (int)type};
+    out->enqueued_us = link_now_us(); /* one clock read for the id, the envelope and the row */
+    s_new_message_id(out->message_id, out->enqueued_us);
+
+    size_t payload_len = protobuf_c_message_get_packed_size(payload);
+    Vigil__V1__Envelope envelope = VIGIL__V1__ENVELOPE__INIT;
+    envelope.message_id.data = out->message_id;
+    envelope.message_id.len = VIGIL_ID_BYTES;
+    envelope.type = type;
+    envelope.created_at_ms = out->enqueued_us / OUTBOX_US_PER_MS;
+    envelope.case_id = (char *)(case_id ? case_id : "");
+    envelope.trace_id = (char *)(trace_id ? trace_id : "");
+    envelope.payload.len = payload_len;
+    /* One block: the envelope at its start, the payload packed after it,
+     * then the sealed envelope (over the payload's place and beyond). */
+    size_t envelope_max = payload_len + OUTBOX_ENVELOPE_OVERHEAD + strlen(envelope.case_id) +
+                          strlen(envelope.trace_id);
+    size_t need = payload_len + envelope_max + (vault ? envelope_max + VAULT_OVERHEAD : 0);
+    uint8_t *buffer = allocator->alloc(allocator->allocator_data, need);
+    if (!buffer) {
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", who, need);
+        return -1;
+    }
+    uint8_t *payload_bytes = buffer + envelope_max;
+    protobuf_c_message_pack(payload, payload_bytes);
+    envelope.payload.data = payload_bytes;
+    out->wire = buffer;
+    out->wire_len = link_envelope_pack(&envelope, buffer); /* protobuf-c's bytes, faster */
+    /* The envelope holds a copy: leave the plaintext in one place only. */
+    sodium_memzero(payload_bytes, payload_len);
+    out->stored = buffer;
+    out->stored_len = out->wire_len;
+    if (vault) {
+        uint8_t *sealed = payload_bytes + payload_len;
+        out->stored_len =
+            vault_seal(vault, buffer, out->wire_len, out->message_id, VIGIL_ID_BYTES, sealed);
+        out->stored = sealed;
+    }
+    return 0;
+}
+
+int link_outbox_prepare(const vault_t *vault, const char *peer, Vigil__V1__MessageType type,
+                        const char *case_id, const char *trace_id, const ProtobufCMessage *payload,
+                        ProtobufCAllocator *allocator, link_outbox_prepared_t *out, char *err,
+                        size_t errlen)
+{
+    if (!peer || !*peer || !payload || !allocator || !out) {
+        snprintf(err, errlen, "link_outbox_prepare: peer, payload, allocator and out are required");
+        return -1;
+    }
+    return s_prepare("link_outbox_prepare", vault, peer, type, case_id, trace_id, payload,
+                     allocator, out, err, errlen);
+}
+
+/* Stores a prepared row; the caller checked the transaction. */
+static int s_store_prepared(sqlite3 *db, const link_outbox_prepared_t *prepared, char *err,
+                            size_t errlen)
+{
+    link_outbox_row_t row = {
+        .peer = prepared->peer,
+        .message_id = prepared->message_id,
+        .message_id_len = VIGIL_ID_BYTES,
+        .type = prepared->type,
+        .enqueued_us = prepared->enqueued_us,
+        .sealed = prepared->vault != NULL,
+        .envelope = prepared->stored,
+        .envelope_len = prepared->stored_len,
+    };
+    int64_t row_id = 0;
+    if (s_deferral.db == db)
+        return s_defer_row(&s_deferral, prepared->vault, &row, prepared->wire, prepared->wire_len,
+                           &row_id, err, errlen);
+    if (s_insert(db, &row, &row_id, err, errlen))
+        return -1;
+    link_outbox_enqueued_t enqueued = {
+        .row_id = row_id,
+        .message_id = prepared->message_id,
+        .type = prepared->type,
+        .enqueued_us = prepared->enqueued_us,
+        .wire = prepared->wire,
+        .wire_len = prepared->wire_len,
+    };
+    s_hand_over(db, prepared->peer, prepared->vault, &enqueued);
+    return 0;
+}
+
+int link_outbox_enqueue_prepared(sqlite3 *db, const link_outbox_prepared_t *row, char *err,
+                                 size_t errlen)
+{
+    static const char who[] = "link_outbox_enqueue_prepared";
+    if (!db || !row || !row->peer || !row->stored) {
+        snprintf(err, errlen, "%s: db and a prepared row are required", who);
+        return -1;
+    }
+    if (s_need_transaction(who, db, err, errlen))
+        return -1;
+    return s_store_prepared(db, row, err, errlen);
+}
+
+/* link_outbox_enqueue()'s allocator: the first block from a buffer on the
+ * caller's stack when it fits, else from the heap. */
+typedef struct {
+    ProtobufCAllocator base;
+    uint8_t *stack;
+    size_t stack_size;
+    bool stack_used;
+    void *heap;
+} stack_allocator_t;
+
+static void *s_stack_alloc(void *data, size_t size)
+{
+    stack_allocator_t *a = data;
+    if (!a->stack_used && size <= a->stack_size) {
+        a->stack_used = true;
+        return a->stack;
+    }
+    if (a->heap)
+        return NULL; /* s_prepare() asks once */
+    a->heap = malloc(size);
+    return a->heap;
+}
+
+static void s_stack_free(void *data, void *pointer)
+{
+    (void)data; /* link_outbox_enqueue() frees the heap block itself */
+    (void)pointer;
+}
+
 int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
                         Vigil__V1__MessageType type, const char *case_id, const char *trace_id,
                         const ProtobufCMessage *payload, uint8_t message_id[VIGIL_ID_BYTES],
                         char *err, size_t errlen)
 {
+    static const char who[] = "link_outbox_enqueue";
     if (!db || !peer || !*peer || !payload) {
-        snprintf(err, errlen, "link_outbox_enqueue: db, peer and payload are required");
+        snprintf(err, errlen, "%s: db, peer and payload are required", who);
         return -1;
     }
-    if (sqlite3_get_autocommit(db)) {
-        snprintf(err, errlen,
-                 "link_outbox_enqueue: no open transaction; enqueue inside the transaction "
-                 "that makes the change");
+    if (s_need_transaction(who, db, err, errlen))
         return -1;
-    }
-    const ProtobufCMessageDescriptor *expected = link_payload_descriptor(type);
-    if (expected && payload->descriptor != expected) {
-        snprintf(err, errlen, "link_outbox_enqueue: message type %d needs a %s payload, not %s",
-                 (int)type, expected->name, payload->descriptor->name);
-        return -1;
-    }
-    uint8_t id[VIGIL_ID_BYTES];
-    int64_t now_us = link_now_us(); /* one clock read for the id, the envelope and the row */
-    s_new_message_id(id, now_us);
     uint8_t stack[OUTBOX_STACK_BYTES];
-    uint8_t *heap = NULL;
-    int rc = -1;
-
-    size_t payload_len = protobuf_c_message_get_packed_size(payload);
-    Vigil__V1__Envelope envelope = VIGIL__V1__ENVELOPE__INIT;
-    envelope.message_id.data = id;
-    envelope.message_id.len = VIGIL_ID_BYTES;
-    envelope.type = type;
-    envelope.created_at_ms = now_us / OUTBOX_US_PER_MS;
-    envelope.case_id = (char *)(case_id ? case_id : "");
-    envelope.trace_id = (char *)(trace_id ? trace_id : "");
-    envelope.payload.len = payload_len;
-    /* The payload is packed at the end of the buffer, the envelope at its
-     * start: one allocation for both. */
-    size_t envelope_max = payload_len + OUTBOX_ENVELOPE_OVERHEAD + strlen(envelope.case_id) +
-                          strlen(envelope.trace_id);
-    size_t need = payload_len + envelope_max + (vault ? envelope_max + VAULT_OVERHEAD : 0);
-    uint8_t *buffer = stack;
-    if (need > sizeof stack) {
-        heap = malloc(need);
-        if (!heap) {
-            snprintf(err, errlen, "link_outbox_enqueue: out of memory for %zu bytes", need);
-            return -1;
-        }
-        buffer = heap;
-    }
-    uint8_t *payload_bytes = buffer + envelope_max;
-    protobuf_c_message_pack(payload, payload_bytes);
-    envelope.payload.data = payload_bytes;
-    size_t envelope_len = link_envelope_pack(&envelope, buffer); /* protobuf-c's bytes, faster */
-    const uint8_t *stored = buffer;
-    size_t stored_len = envelope_len;
-    if (vault) {
-        uint8_t *sealed = payload_bytes + payload_len;
-        stored_len = vault_seal(vault, buffer, envelope_len, id, VIGIL_ID_BYTES, sealed);
-        stored = sealed;
-    }
-
-    link_outbox_row_t row = {
-        .peer = peer,
-        .message_id = id,
-        .message_id_len = VIGIL_ID_BYTES,
-        .type = (int)type,
-        .enqueued_us = now_us,
-        .sealed = vault != NULL,
-        .envelope = stored,
-        .envelope_len = stored_len,
+    stack_allocator_t allocator = {
+        .base = {.alloc = s_stack_alloc, .free = s_stack_free},
+        .stack = stack,
+        .stack_size = sizeof stack,
     };
-    int64_t row_id = 0;
-    if (s_deferral.db == db) {
-        rc = s_defer_row(&s_deferral, vault, &row, buffer, envelope_len, &row_id, err, errlen);
-    } else if ((rc = s_insert(db, &row, &row_id, err, errlen)) == 0) {
-        link_outbox_enqueued_t enqueued = {
-            .row_id = row_id,
-            .message_id = id,
-            .type = (int)type,
-            .enqueued_us = row.enqueued_us,
-            .wire = buffer,
-            .wire_len = envelope_len,
-        };
-        s_hand_over(db, peer, vault, &enqueued);
-    }
+    allocator.base.allocator_data = &allocator;
+    link_outbox_prepared_t row;
+    if (s_prepare(who, vault, peer, type, case_id, trace_id, payload, &allocator.base, &row, err,
+                  errlen))
+        return -1;
+    int rc = s_store_prepared(db, &row, err, errlen);
     if (rc == 0 && message_id)
-        memcpy(message_id, id, VIGIL_ID_BYTES);
+        memcpy(message_id, row.message_id, VIGIL_ID_BYTES);
     /* The plaintext may hold personal data: leave none of it behind. */
-    sodium_memzero(buffer, envelope_max + payload_len);
-    free(heap);
+    sodium_memzero((void *)row.wire, row.wire_len);
+    free(allocator.heap);
     return rc;
 }

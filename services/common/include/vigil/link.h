@@ -214,6 +214,47 @@ int link_outbox_enqueue(sqlite3 *db, const vault_t *vault, const char *peer,
                         const ProtobufCMessage *payload, uint8_t message_id[VIGIL_ID_BYTES],
                         char *err, size_t errlen);
 
+/* An outbox row built ahead of its transaction by link_outbox_prepare(),
+ * possibly on another thread: everything link_outbox_enqueue() does before
+ * it touches the store (message id, clock read, packed envelope, seal).
+ * link_outbox_enqueue_prepared() then stores it. The bytes are one block
+ * from the caller's allocator that starts at `wire`; `wire` holds the
+ * plaintext envelope, which may hold personal data. */
+typedef struct {
+    const char *peer;     /* borrowed from the caller */
+    const vault_t *vault; /* the row was sealed with it, or NULL */
+    int type;             /* Vigil__V1__MessageType */
+    int64_t enqueued_us;
+    uint8_t message_id[VIGIL_ID_BYTES];
+    const uint8_t *stored; /* what the row holds: the sealed envelope, or the plaintext one */
+    size_t stored_len;
+    const uint8_t *wire; /* the plaintext envelope, for a tap (== stored when not sealed) */
+    size_t wire_len;
+} link_outbox_prepared_t;
+
+/* Builds the row link_outbox_enqueue() would store for `payload` of `type`
+ * for `peer` (borrowed: it must outlive the row), sealed with `vault` (may
+ * be NULL; aad = message id), into `out`. The bytes come from one
+ * allocator->alloc() call and start at out->wire: the caller wipes
+ * out->wire_len bytes there (sodium_memzero) and frees the block (or
+ * releases its arena) once the row is stored or dropped; nothing else in
+ * the block is plaintext. Thread-safe: touches no store, logs nothing, and
+ * uses only per-thread or atomic state. Returns 0, or -1 with a message
+ * (missing peer or payload, a payload of the wrong type, out of memory). */
+int link_outbox_prepare(const vault_t *vault, const char *peer, Vigil__V1__MessageType type,
+                        const char *case_id, const char *trace_id, const ProtobufCMessage *payload,
+                        ProtobufCAllocator *allocator, link_outbox_prepared_t *out, char *err,
+                        size_t errlen);
+
+/* Stores a prepared row in the caller's open transaction, exactly as
+ * link_outbox_enqueue() would have: deferred when this thread defers rows
+ * on `db` (link_outbox_defer), else inserted and handed to a tap. The row
+ * id is drawn now. `row` is borrowed for the call (a deferred row is
+ * copied). Returns 0, or -1 with a message (no open transaction, sqlite,
+ * out of memory). */
+int link_outbox_enqueue_prepared(sqlite3 *db, const link_outbox_prepared_t *row, char *err,
+                                 size_t errlen);
+
 /* Deferred enqueues, for a writer that enqueues many rows in one
  * transaction. After link_outbox_defer(db), link_outbox_enqueue() on `db`
  * from this thread keeps its rows in memory (ids, message ids and envelopes
