@@ -9,25 +9,31 @@
  * a sealed column stops the service rather than landing in clear. (This
  * replaced a pii_count() of every stored contact, which cost about 5 % of
  * intake's CPU and only caught such a field when a sender filled it.)
+ * Storing is split in two: cases_prepare() packs and seals (CPU work that
+ * needs only the vault, so it may run on another thread before the
+ * transaction), cases_store_prepared() binds and steps the INSERT.
  * Plaintext copies are wiped before they are freed. Must never log a field
  * value.
  */
 #include "cases.h"
 
+#include <stdalign.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 
+#include "arena.h"
 #include "fieldseal.h"
 #include "sealed_tables.h"
 #include "vigil/pii.h"
 
 enum {
-    DETAILS_STACK = 4096,  /* details this small are packed without malloc */
-    SCHEMA_DEPTH_MAX = 8,  /* deeper nesting is refused by the schema check */
-    SCHEMA_PATH_MAX = 256, /* longest dotted field path the check reports */
+    CASES_ARENA_BYTES = 8192, /* a row this big is prepared without malloc */
+    SCHEMA_DEPTH_MAX = 8,     /* deeper nesting is refused by the schema check */
+    SCHEMA_PATH_MAX = 256,    /* longest dotted field path the check reports */
     CASE_PARAM_FIRST_SEALED = 11,
     CASE_PARAM_VICTIM_PRESENT = 18, /* then victim_language, victim_voicemail */
 };
@@ -252,43 +258,80 @@ static void s_restore(Vigil__V1__IntakeContact *c, blanked_t *b)
     b->offender_names = NULL;
 }
 
-/* Binds the contact without its personal fields to parameter `index`.
- * Returns 0, or -1 with a message. */
-static int s_bind_details(sqlite3_stmt *stmt, int index, Vigil__V1__IntakeContact *c, char *err,
-                          size_t errlen)
+/* Packs the contact without its personal fields into `out`. Returns 0, or
+ * -1 with a message. */
+static int s_pack_details(Vigil__V1__IntakeContact *c, ProtobufCAllocator *allocator,
+                          cases_prepared_t *out, char *err, size_t errlen)
 {
     blanked_t blanked;
-    if (s_blank(c, &blanked)) {
-        s_restore(c, &blanked);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     int rc = -1;
-    {
+    if (s_blank(c, &blanked) == 0) {
         /* cases_check_schema() passed at start: nothing personal is left. */
-        uint8_t stack[DETAILS_STACK];
         size_t size = vigil__v1__intake_contact__get_packed_size(c);
-        uint8_t *buffer = size <= sizeof stack ? stack : malloc(size);
-        if (buffer) {
-            size_t len = vigil__v1__intake_contact__pack(c, buffer);
-            rc = sqlite3_bind_blob(stmt, index, buffer, (int)len, SQLITE_TRANSIENT) == SQLITE_OK
-                     ? 0
-                     : -1;
-            if (buffer != stack)
-                free(buffer);
+        uint8_t *details = allocator->alloc(allocator->allocator_data, size ? size : 1);
+        if (details) {
+            out->details_len = vigil__v1__intake_contact__pack(c, details);
+            out->details = details;
+            rc = 0;
         }
-        if (rc)
-            snprintf(err, errlen, "cannot bind case details");
     }
     s_restore(c, &blanked);
+    if (rc)
+        snprintf(err, errlen, "out of memory");
     return rc;
 }
 
-int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *c,
-                const char *case_id, int64_t now_ms, char *err, size_t errlen)
+/* Seals the offenders' display names (packed) into `out`. Returns 0, or -1
+ * with a message. */
+static int s_seal_offender_names(const vault_t *vault, const Vigil__V1__IntakeContact *c,
+                                 const char *case_id, ProtobufCAllocator *allocator,
+                                 cases_prepared_t *out, char *err, size_t errlen)
+{
+    size_t names_len;
+    uint8_t *names = s_pack_offender_names(c, &names_len);
+    if (!names && names_len) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uint8_t *sealed = NULL;
+    int rc = fieldseal_seal(vault, case_id, case_sealed_columns[CASE_COL_OFFENDER_NAMES].column,
+                            names, names ? names_len : 0, allocator, &sealed,
+                            &out->sealed_len[CASE_COL_OFFENDER_NAMES]);
+    out->sealed[CASE_COL_OFFENDER_NAMES] = sealed;
+    if (names) {
+        sodium_memzero(names, names_len);
+        free(names);
+    }
+    if (rc)
+        snprintf(err, errlen, "cannot seal offender names");
+    return rc;
+}
+
+int cases_prepare(const vault_t *vault, Vigil__V1__IntakeContact *c, const char *case_id,
+                  ProtobufCAllocator *allocator, cases_prepared_t *out, char *err, size_t errlen)
+{
+    *out = (cases_prepared_t){.key_id = vault_current_key_id(vault)};
+    if (s_pack_details(c, allocator, out, err, errlen))
+        return -1;
+    for (int col = 0; col < CASE_COL_OFFENDER_NAMES; col++) {
+        char **slot = s_slots[col](c, false);
+        const char *text = slot ? *slot : NULL;
+        uint8_t *sealed = NULL;
+        if (fieldseal_seal(vault, case_id, case_sealed_columns[col].column, text,
+                           text ? strlen(text) : 0, allocator, &sealed, &out->sealed_len[col])) {
+            snprintf(err, errlen, "cannot seal %s", case_sealed_columns[col].field);
+            return -1;
+        }
+        out->sealed[col] = sealed;
+    }
+    return s_seal_offender_names(vault, c, case_id, allocator, out, err, errlen);
+}
+
+int cases_store_prepared(intake_t *intake, const char *source, const Vigil__V1__IntakeContact *c,
+                         const char *case_id, int64_t now_ms, const cases_prepared_t *prepared,
+                         char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = intake_stmt(intake, STMT_CASE_INSERT);
-    const vault_t *vault = intake->vault;
     sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, source, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, c->event_id, -1, SQLITE_STATIC);
@@ -297,47 +340,41 @@ int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *
     sqlite3_bind_int(stmt, 6, (int)c->channel);
     sqlite3_bind_int(stmt, 7, (int)c->crime_category);
     sqlite3_bind_text(stmt, 8, c->location ? c->location->state : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 9, vault_current_key_id(vault));
-    if (s_bind_details(stmt, 10, c, err, errlen))
-        return -1;
-    for (int col = 0; col < CASE_COL_OFFENDER_NAMES; col++) {
-        char **slot = s_slots[col](c, false);
-        if (fieldseal_bind(stmt, CASE_PARAM_FIRST_SEALED + col, vault, case_id,
-                           case_sealed_columns[col].column, slot ? *slot : NULL)) {
-            snprintf(err, errlen, "cannot seal %s", case_sealed_columns[col].field);
-            return -1;
-        }
-    }
-    size_t names_len;
-    uint8_t *names = s_pack_offender_names(c, &names_len);
-    if (!names && names_len) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = fieldseal_bind_bytes(stmt, CASE_PARAM_FIRST_SEALED + CASE_COL_OFFENDER_NAMES, vault,
-                                  case_id, case_sealed_columns[CASE_COL_OFFENDER_NAMES].column,
-                                  names, names_len);
-    if (names) {
-        sodium_memzero(names, names_len);
-        free(names);
-    }
-    if (rc) {
-        snprintf(err, errlen, "cannot seal offender names");
-        return -1;
-    }
+    sqlite3_bind_int(stmt, 9, prepared->key_id);
+    /* The prepared bytes outlive the step: bound without a copy. */
+    int rc =
+        sqlite3_bind_blob(stmt, 10, prepared->details, (int)prepared->details_len, SQLITE_STATIC);
+    for (int col = 0; rc == SQLITE_OK && col < CASE_COL_COUNT; col++)
+        rc = prepared->sealed[col]
+                 ? sqlite3_bind_blob(stmt, CASE_PARAM_FIRST_SEALED + col, prepared->sealed[col],
+                                     (int)prepared->sealed_len[col], SQLITE_STATIC)
+                 : sqlite3_bind_null(stmt, CASE_PARAM_FIRST_SEALED + col);
     const Vigil__V1__VictimContact *v = c->victim;
     sqlite3_bind_int(stmt, CASE_PARAM_VICTIM_PRESENT, v != NULL);
     sqlite3_bind_text(stmt, CASE_PARAM_VICTIM_PRESENT + 1, v ? v->preferred_language : "", -1,
                       SQLITE_STATIC);
     sqlite3_bind_int(stmt, CASE_PARAM_VICTIM_PRESENT + 2, v && v->safe_to_leave_voicemail);
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt); /* drop the sealed copies now */
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_OK)
+        snprintf(err, errlen, "cannot bind case row: %s", sqlite3_errstr(rc));
+    else if ((rc = sqlite3_step(stmt)) != SQLITE_DONE)
         snprintf(err, errlen, "case insert: %s", sqlite3_errmsg(intake->db));
-        return -1;
-    }
-    return 0;
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt); /* they point into the caller's memory */
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *c,
+                const char *case_id, int64_t now_ms, char *err, size_t errlen)
+{
+    alignas(max_align_t) unsigned char buffer[CASES_ARENA_BYTES];
+    arena_t arena;
+    arena_init(&arena, buffer, sizeof buffer);
+    cases_prepared_t prepared;
+    int rc = cases_prepare(intake->vault, c, case_id, &arena.allocator, &prepared, err, errlen);
+    if (rc == 0)
+        rc = cases_store_prepared(intake, source, c, case_id, now_ms, &prepared, err, errlen);
+    arena_release(&arena); /* wipes */
+    return rc;
 }
 
 /* --- read -------------------------------------------------------------- */

@@ -14,7 +14,9 @@
 #include <stdint.h>
 
 #include "intake.h"
+#include "sealed_tables.h"
 #include "vigil/v1/admin.pb-c.h"
+#include "vigil/vault.h"
 #include "vigil/v1/intake.pb-c.h"
 
 enum {
@@ -29,10 +31,40 @@ enum {
 int cases_check_schema(char *err, size_t errlen);
 
 /* Inserts `contact` (validated) from `source` as case `case_id`, inside the
- * caller's transaction. The contact is left as it was. Returns 0, or -1
- * with a message (never personal data) in `err`. */
+ * caller's transaction: cases_prepare() then cases_store_prepared(). The
+ * contact is left as it was. Returns 0, or -1 with a message (never
+ * personal data) in `err`. */
 int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *contact,
                 const char *case_id, int64_t now_ms, char *err, size_t errlen);
+
+/* A case row's bytes, built ahead of its transaction by cases_prepare(). */
+typedef struct {
+    const uint8_t *details; /* the contact without personal fields, packed */
+    size_t details_len;
+    const uint8_t *sealed[CASE_COL_COUNT]; /* NULL: the column stays NULL */
+    size_t sealed_len[CASE_COL_COUNT];
+    uint16_t key_id; /* vault_current_key_id at prepare time */
+} cases_prepared_t;
+
+/* Packs `contact` (validated) without its personal fields and seals each
+ * personal field for case `case_id` with `vault`, into `out`, with memory
+ * from `allocator` (the caller frees or releases it after
+ * cases_store_prepared(); it holds no plaintext personal data).
+ * Thread-safe: no store access; uses only the vault. Temporarily blanks and
+ * restores fields of `contact`, so the caller must own it (no other thread
+ * may read it meanwhile); it is left as it was. Returns 0, or -1 with a
+ * message (never personal data) in `err`. */
+int cases_prepare(const vault_t *vault, Vigil__V1__IntakeContact *contact, const char *case_id,
+                  ProtobufCAllocator *allocator, cases_prepared_t *out, char *err, size_t errlen);
+
+/* Inserts the row prepared for `contact` as case `case_id` (the same
+ * contact and case id given to cases_prepare()) from `source`, inside the
+ * caller's transaction. `prepared` is borrowed for the call. Returns 0, or
+ * -1 with a message in `err`. */
+int cases_store_prepared(intake_t *intake, const char *source,
+                         const Vigil__V1__IntakeContact *contact, const char *case_id,
+                         int64_t now_ms, const cases_prepared_t *prepared, char *err,
+                         size_t errlen);
 
 /* Whether intake accepted a case `case_id`: 1 if it did, 0 if not, or -1
  * with sqlite's message in `err`. */

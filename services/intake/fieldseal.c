@@ -6,11 +6,15 @@
  */
 #include "fieldseal.h"
 
+#include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+
+#include "arena.h"
 
 enum {
     FIELDSEAL_AAD_MAX = 256,
@@ -31,30 +35,42 @@ static int s_aad(char aad[FIELDSEAL_AAD_MAX], const char *anchor, const char *co
     return (int)(a + 1 + c);
 }
 
-int fieldseal_bind(sqlite3_stmt *stmt, int index, const vault_t *vault, const char *anchor,
-                   const char *column, const char *text)
+int fieldseal_seal(const vault_t *vault, const char *anchor, const char *column, const void *data,
+                   size_t len, ProtobufCAllocator *allocator, uint8_t **out, size_t *out_len)
 {
-    return fieldseal_bind_bytes(stmt, index, vault, anchor, column, text, text ? strlen(text) : 0);
-}
-
-int fieldseal_bind_bytes(sqlite3_stmt *stmt, int index, const vault_t *vault, const char *anchor,
-                         const char *column, const void *data, size_t len)
-{
+    *out = NULL;
+    *out_len = 0;
     if (len == 0)
-        return sqlite3_bind_null(stmt, index) == SQLITE_OK ? 0 : -1;
+        return 0;
     char aad[FIELDSEAL_AAD_MAX];
     int aad_len = s_aad(aad, anchor, column);
     if (aad_len < 0)
         return -1;
-    uint8_t stack[FIELDSEAL_STACK];
-    uint8_t *out = len + VAULT_OVERHEAD <= sizeof stack ? stack : malloc(len + VAULT_OVERHEAD);
-    if (!out)
+    uint8_t *sealed = allocator->alloc(allocator->allocator_data, len + VAULT_OVERHEAD);
+    if (!sealed)
         return -1;
-    size_t sealed = vault_seal(vault, data, len, (const uint8_t *)aad, (size_t)aad_len, out);
-    int rc = sqlite3_bind_blob(stmt, index, out, (int)sealed, SQLITE_TRANSIENT);
-    if (out != stack)
-        free(out);
-    return rc == SQLITE_OK ? 0 : -1;
+    *out_len = vault_seal(vault, data, len, (const uint8_t *)aad, (size_t)aad_len, sealed);
+    *out = sealed;
+    return 0;
+}
+
+int fieldseal_bind(sqlite3_stmt *stmt, int index, const vault_t *vault, const char *anchor,
+                   const char *column, const char *text)
+{
+    alignas(max_align_t) unsigned char stack[FIELDSEAL_STACK];
+    arena_t arena;
+    arena_init(&arena, stack, sizeof stack);
+    uint8_t *sealed;
+    size_t sealed_len;
+    int rc = fieldseal_seal(vault, anchor, column, text, text ? strlen(text) : 0, &arena.allocator,
+                            &sealed, &sealed_len);
+    if (rc == 0)
+        rc = (sealed ? sqlite3_bind_blob(stmt, index, sealed, (int)sealed_len, SQLITE_TRANSIENT)
+                     : sqlite3_bind_null(stmt, index)) == SQLITE_OK
+                 ? 0
+                 : -1;
+    arena_release(&arena);
+    return rc;
 }
 
 int fieldseal_column(sqlite3_stmt *stmt, int column_index, const vault_t *vault, const char *anchor,

@@ -10,19 +10,25 @@
 #define INTAKE_FIELDSEAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
 #include <sqlite3.h>
 
 #include "vigil/vault.h"
+
+/* Seals `len` bytes of `data` for (`anchor`, `column`) into memory from
+ * `allocator`: *out (len + VAULT_OVERHEAD bytes, the caller's to free or
+ * release with its arena) and *out_len. Empty data is not sealed: *out is
+ * NULL and *out_len 0, for an SQL NULL. Thread-safe: uses only the vault.
+ * Returns 0, or -1 if the aad does not fit or on allocation failure. */
+int fieldseal_seal(const vault_t *vault, const char *anchor, const char *column, const void *data,
+                   size_t len, ProtobufCAllocator *allocator, uint8_t **out, size_t *out_len);
 
 /* Seals `text` for (`anchor`, `column`) and binds it to parameter `index`
  * of `stmt` (NULL when `text` is empty or NULL). Returns 0, or -1 on
  * allocation failure or a sqlite bind error. */
 int fieldseal_bind(sqlite3_stmt *stmt, int index, const vault_t *vault, const char *anchor,
                    const char *column, const char *text);
-
-/* Same for `len` bytes of binary `data` (NULL when `len` is 0). */
-int fieldseal_bind_bytes(sqlite3_stmt *stmt, int index, const vault_t *vault, const char *anchor,
-                         const char *column, const void *data, size_t len);
 
 /* Opens column `column_index` of the current row of `stmt`, sealed for
  * (`anchor`, `column`). On success *text is a malloc'd NUL-terminated

@@ -6,9 +6,14 @@
  * the file in clear, that a sealed value moved to another case fails its
  * integrity check (the aad binds it to its case and column), that the
  * ledger answers DUPLICATE for a repeated (source, event id), and that the
- * pseudonymous messages intake forwards cannot carry a personal field.
+ * pseudonymous messages intake forwards cannot carry a personal field. A
+ * row prepared on another thread (cases_prepare) and stored later
+ * (cases_store_prepared) reads back as one cases_store() wrote, and a
+ * tampered prepared row fails its integrity check.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +23,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "arena.h"
 #include "case_id.h"
 #include "cases.h"
 #include "forward.h"
@@ -285,6 +291,140 @@ static void test_case_keys(void **state)
     assert_string_not_equal(p1, p2); /* equal PINs hash differently per row */
 }
 
+/* --- prepared rows ------------------------------------------------------ */
+
+#define PREPARE_ARENA_BYTES 8192
+
+typedef struct {
+    const vault_t *vault;
+    Vigil__V1__IntakeContact *contact;
+    const char *case_id;
+    arena_t *arena;
+    cases_prepared_t prepared;
+    int rc;
+    char err[256];
+} prepare_job_t;
+
+static void *s_prepare_thread(void *arg)
+{
+    prepare_job_t *job = arg;
+    job->rc = cases_prepare(job->vault, job->contact, job->case_id, &job->arena->allocator,
+                            &job->prepared, job->err, sizeof job->err);
+    return NULL;
+}
+
+/* Prepares `c` as case `case_id` on a thread of its own, into `arena`, and
+ * stores the row (after `tamper`, when not NULL, changes it) here. */
+static void s_store_prepared(fixture_t *f, Vigil__V1__IntakeContact *c, const char *case_id,
+                             arena_t *arena, void (*tamper)(cases_prepared_t *))
+{
+    prepare_job_t job = {.vault = f->vault, .contact = c, .case_id = case_id, .arena = arena};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, s_prepare_thread, &job), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    if (job.rc)
+        fail_msg("cases_prepare: %s", job.err);
+    assert_int_equal(job.prepared.key_id, vault_current_key_id(f->vault));
+    if (tamper)
+        tamper(&job.prepared);
+    char err[256];
+    assert_int_equal(store_begin(f->db), 0);
+    if (cases_store_prepared(f->intake, "hotline-east", c, case_id, 1790000000500LL, &job.prepared,
+                             err, sizeof err))
+        fail_msg("cases_store_prepared: %s", err);
+    assert_int_equal(store_commit(f->db), 0);
+}
+
+/* The contact and summary of case `case_id`, packed, to compare rows. */
+static size_t s_load_packed(fixture_t *f, const char *case_id, uint8_t *out, size_t size)
+{
+    char err[256];
+    Vigil__V1__CaseSummary *summary = NULL;
+    Vigil__V1__IntakeContact *back = NULL;
+    if (cases_load(f->intake, case_id, &summary, &back, err, sizeof err))
+        fail_msg("cases_load: %s", err);
+    assert_string_equal(summary->case_id, case_id);
+    Vigil__V1__CaseSummary rest = *summary; /* shallow, without the one field that differs */
+    rest.case_id = "";
+    size_t contact_len = vigil__v1__intake_contact__get_packed_size(back);
+    size_t summary_len = vigil__v1__case_summary__get_packed_size(&rest);
+    assert_true(contact_len + summary_len <= size);
+    vigil__v1__intake_contact__pack(back, out);
+    vigil__v1__case_summary__pack(&rest, out + contact_len);
+    vigil__v1__intake_contact__free_unpacked(back, NULL);
+    vigil__v1__case_summary__free_unpacked(summary, NULL);
+    return contact_len + summary_len;
+}
+
+static void test_prepared_row_reads_back_like_a_stored_one(void **state)
+{
+    fixture_t *f = *state;
+    contact_t storage;
+    Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-p");
+    char stored_id[CASE_ID_SIZE], prepared_id[CASE_ID_SIZE];
+    s_store(f, c, stored_id);
+    case_id_new(prepared_id);
+    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
+    arena_t arena;
+    arena_init(&arena, buffer, sizeof buffer);
+    s_store_prepared(f, c, prepared_id, &arena, NULL);
+    arena_release(&arena);
+    /* the caller's message is left as it was */
+    assert_string_equal(c->victim->given_name, "Ottoline");
+    assert_string_equal(c->narrative, "Followed home three times this week.");
+    assert_string_equal(c->offenders[0]->display_name, "First Offendername");
+
+    static uint8_t stored[1 << 14], prepared[1 << 14];
+    size_t stored_len = s_load_packed(f, stored_id, stored, sizeof stored);
+    size_t prepared_len = s_load_packed(f, prepared_id, prepared, sizeof prepared);
+    assert_int_equal(stored_len, prepared_len);
+    assert_memory_equal(stored, prepared, stored_len);
+
+    /* Same columns, same key id, personal fields sealed, nothing in clear. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM intake_cases a JOIN intake_cases b ON a.case_id = '%s' AND "
+             "b.case_id = '%s' WHERE a.key_id = b.key_id AND a.details = b.details AND "
+             "a.victim_language = b.victim_language AND a.victim_voicemail = b.victim_voicemail "
+             "AND b.victim_phone IS NOT NULL AND b.offender_names IS NOT NULL",
+             stored_id, prepared_id);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 0), 1);
+    sqlite3_finalize(stmt);
+    assert_false(s_file_contains(f->db_path, "Ottoline"));
+}
+
+static void s_flip_phone_byte(cases_prepared_t *prepared)
+{
+    uint8_t *phone = (uint8_t *)prepared->sealed[CASE_COL_PHONE];
+    phone[prepared->sealed_len[CASE_COL_PHONE] - 1] ^= 1;
+}
+
+static void test_tampered_prepared_row_fails_its_integrity_check(void **state)
+{
+    fixture_t *f = *state;
+    contact_t storage;
+    Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-t");
+    char case_id[CASE_ID_SIZE], err[256];
+    case_id_new(case_id);
+    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
+    arena_t arena;
+    arena_init(&arena, buffer, sizeof buffer);
+    s_store_prepared(f, c, case_id, &arena, s_flip_phone_byte);
+    arena_release(&arena);
+    Vigil__V1__CaseSummary *summary = NULL;
+    Vigil__V1__IntakeContact *back = NULL;
+    assert_int_equal(cases_load(f->intake, case_id, &summary, &back, err, sizeof err),
+                     CASES_INTEGRITY);
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             "case %s: stored field victim.phone failed integrity check (key id 1)", case_id);
+    assert_string_equal(err, expected);
+    assert_null(back);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -295,6 +435,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ledger_duplicate_and_type, s_setup, s_teardown),
         cmocka_unit_test(test_case_view_is_pseudonymous),
         cmocka_unit_test_setup_teardown(test_case_keys, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_prepared_row_reads_back_like_a_stored_one, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_tampered_prepared_row_fails_its_integrity_check,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
