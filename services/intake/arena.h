@@ -7,8 +7,9 @@
  * caller provides (usually on the stack), spilling to malloc'd blocks only
  * for large requests, and nothing is freed until arena_release(), which
  * wipes every byte handed out (the request may hold personal data) and
- * frees the blocks. Must never be shared between threads, and never free a
- * pointer it did not hand out.
+ * frees the blocks. Must never be used by two threads at once (handing it
+ * over, e.g. from a thread that prepares rows to the one that stores them,
+ * is fine), and never free a pointer it did not hand out.
  */
 #ifndef INTAKE_ARENA_H
 #define INTAKE_ARENA_H

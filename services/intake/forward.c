@@ -5,14 +5,20 @@
  * copying only what their schemas allow; neither schema has a [pii] field
  * (tests/unit/test_intake_forward.c checks that on fully populated
  * messages). Must never put a personal field into a message for triage or
- * reporting.
+ * reporting. A new case's rows are prepared (built, packed and sealed,
+ * without the store, on any thread) and then enqueued in the transaction;
+ * forward_contact() does both in a row.
  */
 #include "forward.h"
 
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "vigil/link.h"
 
 enum {
@@ -23,6 +29,7 @@ enum {
     YEAR_DIGITS = 4,
     YEAR_MODULUS = 10000,
     DECIMAL = 10,
+    FORWARD_ARENA_BYTES = 8192, /* a new case's rows this big are built without malloc */
 };
 
 void forward_quarter(int64_t at_ms, char out[FORWARD_QUARTER_SIZE])
@@ -79,9 +86,9 @@ void forward_case_view(const Vigil__V1__IntakeContact *c, const char *case_id, c
     view->received_at_ms = c->received_at_ms;
 }
 
-static void s_report_event(intake_t *intake, const Vigil__V1__IntakeContact *c, const char *case_id,
-                           char case_key[HASHKEY_HEX_SIZE], char quarter[FORWARD_QUARTER_SIZE],
-                           Vigil__V1__ReportEvent *event)
+static void s_report_event(const intake_t *intake, const Vigil__V1__IntakeContact *c,
+                           const char *case_id, char case_key[HASHKEY_HEX_SIZE],
+                           char quarter[FORWARD_QUARTER_SIZE], Vigil__V1__ReportEvent *event)
 {
     vigil__v1__report_event__init(event);
     hashkey_case_key(intake->hashkey, case_id, case_key);
@@ -130,30 +137,63 @@ static bool s_notify_contact(const Vigil__V1__IntakeContact *c, const char *case
     return true;
 }
 
-int forward_contact(intake_t *intake, const Vigil__V1__IntakeContact *c, const char *case_id,
-                    const char *trace_id, char *err, size_t errlen)
+int forward_prepare_contact(const intake_t *intake, const Vigil__V1__IntakeContact *c,
+                            const char *case_id, const char *trace_id,
+                            ProtobufCAllocator *allocator, forward_prepared_t *out, char *err,
+                            size_t errlen)
 {
-    sqlite3 *db = intake->db;
+    out->count = 0;
+    /* The messages borrow these strings; they are packed before return. */
     char zip3[ZIP3_DIGITS + 1];
     Vigil__V1__CaseView view;
     forward_case_view(c, case_id, zip3, &view);
     char case_key[HASHKEY_HEX_SIZE], quarter[FORWARD_QUARTER_SIZE];
     Vigil__V1__ReportEvent report;
     s_report_event(intake, c, case_id, case_key, quarter, &report);
-    if (link_outbox_enqueue(db, NULL, FORWARD_PEER_TRIAGE,
-                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, case_id, trace_id,
-                            &view.base, NULL, err, errlen) ||
-        link_outbox_enqueue(db, NULL, FORWARD_PEER_REPORTING,
-                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_REPORT_EVENT, NULL, trace_id,
-                            &report.base, NULL, err, errlen))
-        return -1;
     Vigil__V1__NotifyContact notify;
-    if (s_notify_contact(c, case_id, &notify) &&
-        link_outbox_enqueue(db, intake->vault, FORWARD_PEER_NOTIFICATION,
-                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_NOTIFY_CONTACT, case_id, trace_id,
-                            &notify.base, NULL, err, errlen))
+    bool notifies = s_notify_contact(c, case_id, &notify);
+    if (link_outbox_prepare(NULL, FORWARD_PEER_TRIAGE,
+                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, case_id, trace_id,
+                            &view.base, allocator, &out->rows[out->count], err, errlen))
         return -1;
+    out->count++;
+    if (link_outbox_prepare(NULL, FORWARD_PEER_REPORTING,
+                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_REPORT_EVENT, NULL, trace_id,
+                            &report.base, allocator, &out->rows[out->count], err, errlen))
+        return -1;
+    out->count++;
+    if (!notifies)
+        return 0;
+    if (link_outbox_prepare(intake->vault, FORWARD_PEER_NOTIFICATION,
+                            VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_NOTIFY_CONTACT, case_id, trace_id,
+                            &notify.base, allocator, &out->rows[out->count], err, errlen))
+        return -1;
+    out->count++;
     return 0;
+}
+
+int forward_enqueue_prepared(intake_t *intake, const forward_prepared_t *prepared, char *err,
+                             size_t errlen)
+{
+    for (size_t i = 0; i < prepared->count; i++)
+        if (link_outbox_enqueue_prepared(intake->db, &prepared->rows[i], err, errlen))
+            return -1;
+    return 0;
+}
+
+int forward_contact(intake_t *intake, const Vigil__V1__IntakeContact *c, const char *case_id,
+                    const char *trace_id, char *err, size_t errlen)
+{
+    alignas(max_align_t) unsigned char buffer[FORWARD_ARENA_BYTES];
+    arena_t arena;
+    arena_init(&arena, buffer, sizeof buffer);
+    forward_prepared_t prepared;
+    int rc = forward_prepare_contact(intake, c, case_id, trace_id, &arena.allocator, &prepared, err,
+                                     errlen);
+    if (rc == 0)
+        rc = forward_enqueue_prepared(intake, &prepared, err, errlen);
+    arena_release(&arena); /* wipes the plaintext envelopes */
+    return rc;
 }
 
 int forward_to_notification(intake_t *intake, Vigil__V1__MessageType type,

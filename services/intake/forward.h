@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "intake.h"
+#include "vigil/link.h"
 #include "vigil/v1/case.pb-c.h"
 #include "vigil/v1/intake.pb-c.h"
 #include "vigil/v1/notify.pb-c.h"
@@ -39,9 +40,35 @@ void forward_case_view(const Vigil__V1__IntakeContact *c, const char *case_id, c
 void forward_quarter(int64_t at_ms, char out[FORWARD_QUARTER_SIZE]);
 
 /* Enqueues the CaseView, the ReportEvent and (with consent) the
- * NotifyContact for a new case. Returns 0, or -1 with a message. */
+ * NotifyContact for a new case: forward_prepare_contact() then
+ * forward_enqueue_prepared(). Returns 0, or -1 with a message. */
 int forward_contact(intake_t *intake, const Vigil__V1__IntakeContact *c, const char *case_id,
                     const char *trace_id, char *err, size_t errlen);
+
+/* The outbox rows of a new case, built ahead of its transaction. */
+enum { FORWARD_CONTACT_ROWS = 3 };
+typedef struct {
+    link_outbox_prepared_t rows[FORWARD_CONTACT_ROWS];
+    size_t count;
+} forward_prepared_t;
+
+/* Builds the rows forward_contact() enqueues, in the same order: the
+ * CaseView for triage and the ReportEvent for reporting (unsealed), then,
+ * when the victim consented, the NotifyContact for notification (sealed
+ * with intake->vault). Bytes come from `allocator`; the caller wipes each
+ * row's `wire` (wire_len bytes) and releases the memory once the rows are
+ * enqueued or dropped, also after a failure (rows prepared before it are
+ * in `out`). Thread-safe: no store access; reads only `c`, the vault and
+ * the hash key. Returns 0, or -1 with a message. */
+int forward_prepare_contact(const intake_t *intake, const Vigil__V1__IntakeContact *c,
+                            const char *case_id, const char *trace_id,
+                            ProtobufCAllocator *allocator, forward_prepared_t *out, char *err,
+                            size_t errlen);
+
+/* Enqueues prepared rows in order in the caller's open transaction
+ * (link_outbox_enqueue_prepared). Returns 0, or -1 with a message. */
+int forward_enqueue_prepared(intake_t *intake, const forward_prepared_t *prepared, char *err,
+                             size_t errlen);
 
 /* Enqueues an upstream message of `type` for notification, sealed.
  * Returns 0, or -1 with a message. */

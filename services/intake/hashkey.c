@@ -135,6 +135,8 @@ static void s_hash_hex(const uint8_t key[HASHKEY_BYTES], const void *a, size_t a
     sodium_bin2hex(out, HASHKEY_HEX_SIZE, digest, sizeof digest);
 }
 
+/* Thread-safe, as is hashkey_pin(): the derived keys are only read after
+ * hashkey_open(), and the hash state lives on the caller's stack. */
 void hashkey_case_key(const hashkey_t *key, const char *case_id, char out[HASHKEY_HEX_SIZE])
 {
     s_hash_hex(key->case_key, case_id, strlen(case_id), NULL, 0, out);

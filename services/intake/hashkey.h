@@ -27,7 +27,8 @@ hashkey_t *hashkey_open(const char *path, int create, char *err, size_t errlen);
 void hashkey_destroy(hashkey_t **key_p);
 
 /* Writes the hex case key of `case_id` (64 digits and a NUL) to `out`.
- * Cannot fail. */
+ * Thread-safe (it only reads `key`), so rows may be prepared off the loop
+ * thread. Cannot fail. */
 void hashkey_case_key(const hashkey_t *key, const char *case_id, char out[HASHKEY_HEX_SIZE]);
 
 /* Writes the hex keyed hash of `pin` bound to `anchor` (e.g. source and

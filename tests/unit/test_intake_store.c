@@ -8,8 +8,9 @@
  * ledger answers DUPLICATE for a repeated (source, event id), and that the
  * pseudonymous messages intake forwards cannot carry a personal field. A
  * row prepared on another thread (cases_prepare) and stored later
- * (cases_store_prepared) reads back as one cases_store() wrote, and a
- * tampered prepared row fails its integrity check.
+ * (cases_store_prepared) reads back as one cases_store() wrote, a
+ * tampered prepared row fails its integrity check, and a new case's
+ * onward rows prepared on another thread are enqueued in order.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -425,6 +426,73 @@ static void test_tampered_prepared_row_fails_its_integrity_check(void **state)
     assert_null(back);
 }
 
+typedef struct {
+    const intake_t *intake;
+    const Vigil__V1__IntakeContact *contact;
+    arena_t *arena;
+    forward_prepared_t prepared;
+    int rc;
+    char err[256];
+} forward_job_t;
+
+static void *s_forward_thread(void *arg)
+{
+    forward_job_t *job = arg;
+    job->rc =
+        forward_prepare_contact(job->intake, job->contact, "c_abcdefghijklmnopqrst", "trace-f",
+                                &job->arena->allocator, &job->prepared, job->err, sizeof job->err);
+    return NULL;
+}
+
+/* A new case's onward rows, prepared on another thread, are enqueued in
+ * forward_contact()'s order: triage and reporting in clear, notification
+ * (the victim consented to email) sealed. */
+static void test_forward_rows_prepared_on_another_thread(void **state)
+{
+    fixture_t *f = *state;
+    contact_t storage;
+    Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-f");
+    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
+    arena_t arena;
+    arena_init(&arena, buffer, sizeof buffer);
+    forward_job_t job = {.intake = f->intake, .contact = c, .arena = &arena};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, s_forward_thread, &job), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    if (job.rc)
+        fail_msg("forward_prepare_contact: %s", job.err);
+    assert_int_equal(job.prepared.count, 3);
+    char err[256];
+    assert_int_equal(store_begin(f->db), 0);
+    if (forward_enqueue_prepared(f->intake, &job.prepared, err, sizeof err))
+        fail_msg("forward_enqueue_prepared: %s", err);
+    assert_int_equal(store_commit(f->db), 0);
+    arena_release(&arena);
+
+    static const struct {
+        const char *peer;
+        int type;
+        int sealed;
+    } expected[] = {
+        {FORWARD_PEER_TRIAGE, VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CASE_VIEW, 0},
+        {FORWARD_PEER_REPORTING, VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_REPORT_EVENT, 0},
+        {FORWARD_PEER_NOTIFICATION, VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_NOTIFY_CONTACT, 1},
+    };
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->db,
+                                        "SELECT peer, type, sealed FROM link_outbox ORDER BY id",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(stmt, 0), expected[i].peer);
+        assert_int_equal(sqlite3_column_int(stmt, 1), expected[i].type);
+        assert_int_equal(sqlite3_column_int(stmt, 2), expected[i].sealed);
+    }
+    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+    sqlite3_finalize(stmt);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -439,6 +507,8 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_tampered_prepared_row_fails_its_integrity_check,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_forward_rows_prepared_on_another_thread, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
