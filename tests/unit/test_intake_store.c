@@ -197,6 +197,22 @@ static void test_round_trip_and_nothing_in_clear(void **state)
         CASES_NOT_FOUND);
 }
 
+/* Checks that reading case `case_id` fails on its sealed phone number,
+ * naming the field and key id and returning no contact. */
+static void s_phone_fails_integrity(fixture_t *f, const char *case_id)
+{
+    char err[256];
+    Vigil__V1__CaseSummary *summary = NULL;
+    Vigil__V1__IntakeContact *back = NULL;
+    assert_int_equal(cases_load(f->intake, case_id, &summary, &back, err, sizeof err),
+                     CASES_INTEGRITY);
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             "case %s: stored field victim.phone failed integrity check (key id 1)", case_id);
+    assert_string_equal(err, expected);
+    assert_null(back);
+}
+
 static void test_sealed_value_bound_to_its_case(void **state)
 {
     fixture_t *f = *state;
@@ -211,15 +227,9 @@ static void test_sealed_value_bound_to_its_case(void **state)
              "WHERE case_id = '%s') WHERE case_id = '%s'",
              case_a, case_b);
     assert_int_equal(store_exec(f->db, sql, err, sizeof err), 0);
+    s_phone_fails_integrity(f, case_b);
     Vigil__V1__CaseSummary *summary = NULL;
     Vigil__V1__IntakeContact *back = NULL;
-    assert_int_equal(cases_load(f->intake, case_b, &summary, &back, err, sizeof err),
-                     CASES_INTEGRITY);
-    char expected[128];
-    snprintf(expected, sizeof expected,
-             "case %s: stored field victim.phone failed integrity check (key id 1)", case_b);
-    assert_string_equal(err, expected);
-    assert_null(back);
     /* the untouched case still opens */
     assert_int_equal(cases_load(f->intake, case_a, &summary, &back, err, sizeof err), 0);
     vigil__v1__case_summary__free_unpacked(summary, NULL);
@@ -296,44 +306,68 @@ static void test_case_keys(void **state)
 
 #define PREPARE_ARENA_BYTES 8192
 
+/* Rows prepared on a thread of their own (as intake's pipeline does) into
+ * an arena the test thread then stores from and releases. */
 typedef struct {
-    const vault_t *vault;
+    const intake_t *intake;
     Vigil__V1__IntakeContact *contact;
     const char *case_id;
-    arena_t *arena;
-    cases_prepared_t prepared;
+    arena_t arena;
+    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
+    cases_prepared_t row;
+    forward_prepared_t onward;
     int rc;
     char err[256];
 } prepare_job_t;
 
-static void *s_prepare_thread(void *arg)
+static void *s_prepare_row(void *arg)
 {
     prepare_job_t *job = arg;
-    job->rc = cases_prepare(job->vault, job->contact, job->case_id, &job->arena->allocator,
-                            &job->prepared, job->err, sizeof job->err);
+    job->rc = cases_prepare(job->intake->vault, job->contact, job->case_id, &job->arena.allocator,
+                            &job->row, job->err, sizeof job->err);
     return NULL;
 }
 
-/* Prepares `c` as case `case_id` on a thread of its own, into `arena`, and
- * stores the row (after `tamper`, when not NULL, changes it) here. */
-static void s_store_prepared(fixture_t *f, Vigil__V1__IntakeContact *c, const char *case_id,
-                             arena_t *arena, void (*tamper)(cases_prepared_t *))
+static void *s_prepare_onward(void *arg)
 {
-    prepare_job_t job = {.vault = f->vault, .contact = c, .case_id = case_id, .arena = arena};
+    prepare_job_t *job = arg;
+    job->rc =
+        forward_prepare_contact(job->intake, job->contact, job->case_id, "trace-f",
+                                &job->arena.allocator, &job->onward, job->err, sizeof job->err);
+    return NULL;
+}
+
+/* Runs `prepare` for `c` as case `case_id` on a thread of its own and
+ * waits for it; the caller releases job->arena. */
+static void s_prepare_on_thread(fixture_t *f, Vigil__V1__IntakeContact *c, const char *case_id,
+                                void *(*prepare)(void *), prepare_job_t *job)
+{
+    *job = (prepare_job_t){.intake = f->intake, .contact = c, .case_id = case_id};
+    arena_init(&job->arena, job->buffer, sizeof job->buffer);
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, s_prepare_thread, &job), 0);
+    assert_int_equal(pthread_create(&thread, NULL, prepare, job), 0);
     assert_int_equal(pthread_join(thread, NULL), 0);
-    if (job.rc)
-        fail_msg("cases_prepare: %s", job.err);
-    assert_int_equal(job.prepared.key_id, vault_current_key_id(f->vault));
+    if (job->rc)
+        fail_msg("prepare: %s", job->err);
+}
+
+/* Prepares `c` as case `case_id` on a thread of its own and stores the
+ * row (after `tamper`, when not NULL, changes it) here. */
+static void s_store_prepared(fixture_t *f, Vigil__V1__IntakeContact *c, const char *case_id,
+                             void (*tamper)(cases_prepared_t *))
+{
+    prepare_job_t job;
+    s_prepare_on_thread(f, c, case_id, s_prepare_row, &job);
+    assert_int_equal(job.row.key_id, vault_current_key_id(f->vault));
     if (tamper)
-        tamper(&job.prepared);
+        tamper(&job.row);
     char err[256];
     assert_int_equal(store_begin(f->db), 0);
-    if (cases_store_prepared(f->intake, "hotline-east", c, case_id, 1790000000500LL, &job.prepared,
-                             err, sizeof err))
+    if (cases_store_prepared(f->intake, "hotline-east", c, case_id, 1790000000500LL, &job.row, err,
+                             sizeof err))
         fail_msg("cases_store_prepared: %s", err);
     assert_int_equal(store_commit(f->db), 0);
+    arena_release(&job.arena);
 }
 
 /* The contact and summary of case `case_id`, packed, to compare rows. */
@@ -365,11 +399,7 @@ static void test_prepared_row_reads_back_like_a_stored_one(void **state)
     char stored_id[CASE_ID_SIZE], prepared_id[CASE_ID_SIZE];
     s_store(f, c, stored_id);
     case_id_new(prepared_id);
-    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
-    arena_t arena;
-    arena_init(&arena, buffer, sizeof buffer);
-    s_store_prepared(f, c, prepared_id, &arena, NULL);
-    arena_release(&arena);
+    s_store_prepared(f, c, prepared_id, NULL);
     /* the caller's message is left as it was */
     assert_string_equal(c->victim->given_name, "Ottoline");
     assert_string_equal(c->narrative, "Followed home three times this week.");
@@ -408,40 +438,10 @@ static void test_tampered_prepared_row_fails_its_integrity_check(void **state)
     fixture_t *f = *state;
     contact_t storage;
     Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-t");
-    char case_id[CASE_ID_SIZE], err[256];
+    char case_id[CASE_ID_SIZE];
     case_id_new(case_id);
-    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
-    arena_t arena;
-    arena_init(&arena, buffer, sizeof buffer);
-    s_store_prepared(f, c, case_id, &arena, s_flip_phone_byte);
-    arena_release(&arena);
-    Vigil__V1__CaseSummary *summary = NULL;
-    Vigil__V1__IntakeContact *back = NULL;
-    assert_int_equal(cases_load(f->intake, case_id, &summary, &back, err, sizeof err),
-                     CASES_INTEGRITY);
-    char expected[128];
-    snprintf(expected, sizeof expected,
-             "case %s: stored field victim.phone failed integrity check (key id 1)", case_id);
-    assert_string_equal(err, expected);
-    assert_null(back);
-}
-
-typedef struct {
-    const intake_t *intake;
-    const Vigil__V1__IntakeContact *contact;
-    arena_t *arena;
-    forward_prepared_t prepared;
-    int rc;
-    char err[256];
-} forward_job_t;
-
-static void *s_forward_thread(void *arg)
-{
-    forward_job_t *job = arg;
-    job->rc =
-        forward_prepare_contact(job->intake, job->contact, "c_abcdefghijklmnopqrst", "trace-f",
-                                &job->arena->allocator, &job->prepared, job->err, sizeof job->err);
-    return NULL;
+    s_store_prepared(f, c, case_id, s_flip_phone_byte);
+    s_phone_fails_integrity(f, case_id);
 }
 
 /* A new case's onward rows, prepared on another thread, are enqueued in
@@ -452,22 +452,15 @@ static void test_forward_rows_prepared_on_another_thread(void **state)
     fixture_t *f = *state;
     contact_t storage;
     Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-f");
-    alignas(max_align_t) unsigned char buffer[PREPARE_ARENA_BYTES];
-    arena_t arena;
-    arena_init(&arena, buffer, sizeof buffer);
-    forward_job_t job = {.intake = f->intake, .contact = c, .arena = &arena};
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, s_forward_thread, &job), 0);
-    assert_int_equal(pthread_join(thread, NULL), 0);
-    if (job.rc)
-        fail_msg("forward_prepare_contact: %s", job.err);
-    assert_int_equal(job.prepared.count, 3);
+    prepare_job_t job;
+    s_prepare_on_thread(f, c, "c_abcdefghijklmnopqrst", s_prepare_onward, &job);
+    assert_int_equal(job.onward.count, 3);
     char err[256];
     assert_int_equal(store_begin(f->db), 0);
-    if (forward_enqueue_prepared(f->intake, &job.prepared, err, sizeof err))
+    if (forward_enqueue_prepared(f->intake, &job.onward, err, sizeof err))
         fail_msg("forward_enqueue_prepared: %s", err);
     assert_int_equal(store_commit(f->db), 0);
-    arena_release(&arena);
+    arena_release(&job.arena);
 
     static const struct {
         const char *peer;

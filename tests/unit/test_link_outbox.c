@@ -543,6 +543,27 @@ static void *s_prepare_thread(void *arg)
     return NULL;
 }
 
+/* Checks that the tap got probes 0 .. PREPARED_ROWS - 1 in order, and that
+ * the row of each id `ids[i]` is sealed and holds probe i. */
+static void s_check_prepared_rows(fixture_t *f, const tap_seen_t *seen,
+                                  uint8_t ids[PREPARED_ROWS][VIGIL_ID_BYTES])
+{
+    assert_int_equal(seen->calls, PREPARED_ROWS);
+    assert_int_equal(fixture_count(f, "SELECT count(*) FROM link_outbox"), PREPARED_ROWS);
+    for (size_t i = 0; i < PREPARED_ROWS; i++) {
+        assert_int_equal(seen->sequences[i], i);
+        stored_row_t row;
+        s_read_row(f, ids[i], &row);
+        assert_int_equal(row.sealed, 1);
+        Vigil__V1__LinkProbe *probe = vigil__v1__link_probe__unpack(NULL, row.envelope->payload.len,
+                                                                    row.envelope->payload.data);
+        assert_non_null(probe);
+        assert_int_equal(probe->sequence, i);
+        vigil__v1__link_probe__free_unpacked(probe, NULL);
+        vigil__v1__envelope__free_unpacked(row.envelope, NULL);
+    }
+}
+
 /* Rows prepared and sealed on one thread are stored, in order, by another,
  * and the tap gets each one's plaintext. */
 static void test_rows_prepared_on_another_thread(void **state)
@@ -558,24 +579,15 @@ static void test_rows_prepared_on_another_thread(void **state)
     assert_int_equal(pthread_join(thread, NULL), 0);
 
     char err[FIXTURE_ERR] = "";
+    uint8_t ids[PREPARED_ROWS][VIGIL_ID_BYTES];
     assert_int_equal(store_begin(f.db), 0);
-    for (size_t i = 0; i < PREPARED_ROWS; i++)
-        assert_int_equal(link_outbox_enqueue_prepared(f.db, &job.rows[i], err, sizeof err), 0);
-    assert_int_equal(store_commit(f.db), 0);
-    assert_int_equal(seen.calls, PREPARED_ROWS);
     for (size_t i = 0; i < PREPARED_ROWS; i++) {
-        assert_int_equal(seen.sequences[i], i);
-        stored_row_t row;
-        s_read_row(&f, job.rows[i].message_id, &row);
-        assert_int_equal(row.sealed, 1);
-        Vigil__V1__LinkProbe *probe = vigil__v1__link_probe__unpack(NULL, row.envelope->payload.len,
-                                                                    row.envelope->payload.data);
-        assert_non_null(probe);
-        assert_int_equal(probe->sequence, i);
-        vigil__v1__link_probe__free_unpacked(probe, NULL);
-        vigil__v1__envelope__free_unpacked(row.envelope, NULL);
+        memcpy(ids[i], job.rows[i].message_id, VIGIL_ID_BYTES);
+        assert_int_equal(link_outbox_enqueue_prepared(f.db, &job.rows[i], err, sizeof err), 0);
         s_drop_prepared(&job.rows[i]);
     }
+    assert_int_equal(store_commit(f.db), 0);
+    s_check_prepared_rows(&f, &seen, ids);
     link_outbox_untap(&seen);
     fixture_close(&f);
 }
@@ -604,15 +616,7 @@ static void test_prepared_rows_are_deferred(void **state)
     assert_int_equal(seen.calls, 0);
     assert_int_equal(link_outbox_flush(f.db, err, sizeof err), 0);
     assert_int_equal(store_commit(f.db), 0);
-    assert_int_equal(seen.calls, PREPARED_ROWS);
-    for (size_t i = 0; i < PREPARED_ROWS; i++) {
-        assert_int_equal(seen.sequences[i], i);
-        stored_row_t row;
-        s_read_row(&f, ids[i], &row);
-        assert_int_equal(row.sealed, 1);
-        vigil__v1__envelope__free_unpacked(row.envelope, NULL);
-    }
-    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox"), PREPARED_ROWS);
+    s_check_prepared_rows(&f, &seen, ids);
     link_outbox_untap(&seen);
     fixture_close(&f);
 }
