@@ -251,11 +251,17 @@ static void *s_arena_alloc(void *data, size_t size)
     size = (size + ARENA_ALIGNMENT - 1) & ~(size_t)(ARENA_ALIGNMENT - 1);
     link_arena_chunk_t *chunk = arena->chunks;
     if (!chunk || chunk->size - chunk->used < size) {
-        size_t capacity = size > ARENA_CHUNK ? size : ARENA_CHUNK;
-        chunk = malloc(sizeof *chunk + capacity);
-        if (!chunk)
-            return NULL;
-        chunk->size = capacity;
+        if (size <= ARENA_CHUNK && arena->spare) {
+            chunk = arena->spare;
+            arena->spare = chunk->next;
+            arena->spare_bytes -= chunk->size;
+        } else {
+            size_t capacity = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+            chunk = malloc(sizeof *chunk + capacity);
+            if (!chunk)
+                return NULL;
+            chunk->size = capacity;
+        }
         chunk->used = 0;
         chunk->next = arena->chunks;
         arena->chunks = chunk;
@@ -277,36 +283,39 @@ void link_arena_init(link_arena_t *arena)
     arena->allocator.free = s_arena_free;
     arena->allocator.allocator_data = arena;
     arena->chunks = NULL;
+    arena->spare = NULL;
+    arena->spare_bytes = 0;
 }
 
 void link_arena_reset(link_arena_t *arena)
 {
     /* Decoded payloads may hold personal data (an IntakeContact): wipe
      * every byte handed out before the memory is freed or reused. */
-    for (link_arena_chunk_t *used = arena->chunks; used; used = used->next)
-        sodium_memzero(used->data, used->used);
     link_arena_chunk_t *chunk = arena->chunks;
-    while (chunk && chunk->next) {
+    while (chunk) {
         link_arena_chunk_t *next = chunk->next;
-        free(chunk);
+        sodium_memzero(chunk->data, chunk->used);
+        if (chunk->size == ARENA_CHUNK && arena->spare_bytes + chunk->size <= LINK_ARENA_KEEP) {
+            chunk->next = arena->spare;
+            arena->spare = chunk;
+            arena->spare_bytes += chunk->size;
+        } else {
+            free(chunk);
+        }
         chunk = next;
     }
-    arena->chunks = chunk;
-    if (chunk) {
-        if (chunk->size > ARENA_CHUNK) {
-            free(chunk);
-            arena->chunks = NULL;
-        } else {
-            chunk->used = 0;
-        }
-    }
+    arena->chunks = NULL;
 }
 
 void link_arena_release(link_arena_t *arena)
 {
     link_arena_reset(arena);
-    free(arena->chunks);
-    arena->chunks = NULL;
+    while (arena->spare) {
+        link_arena_chunk_t *next = arena->spare->next;
+        free(arena->spare);
+        arena->spare = next;
+    }
+    arena->spare_bytes = 0;
 }
 
 /* --- random bytes ------------------------------------------------------------ */
