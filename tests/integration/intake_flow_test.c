@@ -9,7 +9,9 @@
  * operator path: cases list, an audited case show, encryption at rest (raw
  * sqlite files scanned for every personal value), and a tampered
  * ciphertext that makes case show fail with an integrity error while the
- * service keeps answering.
+ * service keeps answering. Last, a burst of 600 contacts queued while
+ * intake is down, which its link prepares ahead in large batches: each is
+ * answered and stored once, and a case opens to its own values.
  *
  * usage: intake_flow_test VIGIL_INTAKE TRIAGE_STANDIN
  */
@@ -313,6 +315,81 @@ static int s_flip_phone_byte(const char *db_path, const char *case_id)
 
 /* --- the test ------------------------------------------------------------ */
 
+/* 9. A burst queued while intake is down arrives as large batches, which
+ * the link prepares on its preparer thread (validation, sealing, packing)
+ * while it stores the batch before: every contact is answered once (every
+ * BURST_BAD_EVERY-th has a bad phone and is REJECTED, storing nothing),
+ * each accepted one is stored once under its own case id, and a case from
+ * the middle of the burst opens to its own personal values. */
+#define BURST_SIZE      600
+#define BURST_BAD_EVERY 50
+#define BURST_FIRST     1000 /* personal-value index of the burst's first contact */
+
+static int s_burst(kit_t *kit, zsock_t *hotline, const char *intake_db)
+{
+    long long cases_before = kit_query_int(intake_db, "SELECT count(*) FROM intake_cases");
+    KIT_CHECK(kit_stop_intake(kit) == 0, "intake did not stop before the burst");
+    kit_contact_t storage;
+    for (int i = 0; i < BURST_SIZE; i++) {
+        char event_id[64];
+        snprintf(event_id, sizeof event_id, "hotline-east-burst-%04d", i);
+        Vigil__V1__IntakeContact *contact = kit_contact(&storage, event_id, BURST_FIRST + i);
+        if (i % BURST_BAD_EVERY == BURST_BAD_EVERY - 1)
+            s_bad_phone(&storage);
+        KIT_CHECK(kit_send_message(hotline, MT(INTAKE_CONTACT), &contact->base, NULL) == 0,
+                  "burst: send %d failed", i);
+    }
+    KIT_CHECK(kit_start_intake(kit) == 0, "intake did not restart for the burst");
+    int accepted = 0, rejected = 0;
+    char middle_case[64] = "";
+    const char *middle_event = "hotline-east-burst-0300";
+    for (int i = 0; i < BURST_SIZE; i++) {
+        kit_ack_t ack;
+        KIT_CHECK(kit_receive(hotline, TIMEOUT_MS, &ack) == 1, "burst: %d answers of %d", i,
+                  BURST_SIZE);
+        int index = atoi(ack.event_id + strlen("hotline-east-burst-"));
+        bool bad = index % BURST_BAD_EVERY == BURST_BAD_EVERY - 1;
+        if (bad) {
+            KIT_CHECK(ack.status == STATUS(REJECTED) && ack.reason == REASON(INVALID_PHONE) &&
+                          strstr(ack.detail, "victim.phone"),
+                      "burst: %s answered %d (%s), expected REJECTED", ack.event_id, ack.status,
+                      ack.detail);
+            rejected++;
+        } else {
+            KIT_CHECK(ack.status == STATUS(ACCEPTED), "burst: %s answered %d (%s)", ack.event_id,
+                      ack.status, ack.detail);
+            accepted++;
+        }
+        if (strcmp(ack.event_id, middle_event) == 0)
+            snprintf(middle_case, sizeof middle_case, "%s", ack.case_id);
+    }
+    int expected_bad = BURST_SIZE / BURST_BAD_EVERY;
+    KIT_CHECK(accepted == BURST_SIZE - expected_bad && rejected == expected_bad,
+              "burst: %d accepted and %d rejected", accepted, rejected);
+    KIT_CHECK(kit_query_int(intake_db, "SELECT count(*) FROM intake_cases") ==
+                  cases_before + accepted,
+              "burst: the store does not hold each accepted contact once");
+    KIT_CHECK(kit_query_int(intake_db, "SELECT count(DISTINCT case_id) FROM intake_cases") ==
+                  cases_before + accepted,
+              "burst: two contacts share a case id");
+    KIT_CHECK(*middle_case, "burst: no answer for %s", middle_event);
+    Vigil__V1__AdminReply *reply =
+        kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_CASE_SHOW, "op-ana", middle_case, 0);
+    char name[64], phone[32];
+    kit_victim_name(BURST_FIRST + 300, name);
+    kit_victim_phone(BURST_FIRST + 300, phone);
+    KIT_CHECK(reply && reply->ok && reply->case_contact && reply->case_contact->victim &&
+                  strcmp(reply->case_contact->event_id, middle_event) == 0 &&
+                  strcmp(reply->case_contact->victim->given_name, name) == 0 &&
+                  strcmp(reply->case_contact->victim->phone, phone) == 0,
+              "burst: case %s does not open to its own contact: %s", middle_case,
+              reply ? reply->error : "no reply");
+    vigil__v1__admin_reply__free_unpacked(reply, NULL);
+    printf("burst of %d: %d accepted, %d rejected, each stored once\n", BURST_SIZE, accepted,
+           rejected);
+    return 0;
+}
+
 static int s_run(kit_t *kit)
 {
     KIT_CHECK(kit_start_standin(kit) == 0, "stand-in did not start");
@@ -457,6 +534,9 @@ static int s_run(kit_t *kit)
         kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_CASE_SHOW, "op-ana", ack.case_id, 0);
     KIT_CHECK(reply && reply->ok, "an untampered case is no longer readable");
     vigil__v1__admin_reply__free_unpacked(reply, NULL);
+
+    if (s_burst(kit, hotline, intake_db))
+        return 1;
 
     zsock_destroy(&hotline);
     zsock_destroy(&jail);
