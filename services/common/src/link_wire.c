@@ -10,6 +10,7 @@
  * message_id.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sodium.h>
 
 #include "link_internal.h"
+#include "vigil/store.h"
 #include "vigil/v1/admin.pb-c.h"
 #include "vigil/v1/case.pb-c.h"
 #include "vigil/v1/custody.pb-c.h"
@@ -376,14 +378,20 @@ int64_t link_now_us(void)
 /* The last statements found, per thread, by connection and SQL pointer
  * (callers pass the same static strings every time). Comparing every
  * statement's text with strcmp() -- and every cached one starts with the
- * same marker -- was 3.5 % of intake's loop: a hit only checks that the
- * statement is still one of the connection's (pointers only, it is never
- * read before that) and then compares its text once. */
+ * same marker -- was 3.5 % of intake's loop, and so was walking the
+ * connection's statements to check that a cached one was still live. A
+ * cached statement can only go away through link_stmt_release() or
+ * store_close() (nothing else finalizes the link's cached statements, and
+ * a store is closed only by store_close()); each counts, and an entry
+ * made before either last ran is not used. A connection closed another
+ * way must have had link_stmt_release() first. */
 enum { STMT_CACHE_SLOTS = 8 };
+static _Atomic uint64_t s_stmt_releases;
 static _Thread_local struct {
     sqlite3 *db;
     const char *sql;
     sqlite3_stmt *stmt;
+    uint64_t releases, closes; /* s_stmt_releases and store_close_count() then */
 } s_stmt_cache[STMT_CACHE_SLOTS];
 static _Thread_local unsigned s_stmt_cache_next;
 
@@ -392,12 +400,10 @@ static sqlite3_stmt *s_stmt_cached(sqlite3 *db, const char *sql)
     for (unsigned i = 0; i < STMT_CACHE_SLOTS; i++) {
         if (s_stmt_cache[i].db != db || s_stmt_cache[i].sql != sql)
             continue;
-        sqlite3_stmt *want = s_stmt_cache[i].stmt;
-        for (sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL); stmt;
-             stmt = sqlite3_next_stmt(db, stmt))
-            if (stmt == want)
-                return strcmp(sqlite3_sql(stmt), sql) == 0 ? stmt : NULL;
-        return NULL; /* finalized since */
+        if (s_stmt_cache[i].releases != atomic_load(&s_stmt_releases) ||
+            s_stmt_cache[i].closes != store_close_count())
+            return NULL; /* may have been finalized since */
+        return s_stmt_cache[i].stmt;
     }
     return NULL;
 }
@@ -411,6 +417,8 @@ static void s_stmt_remember(sqlite3 *db, const char *sql, sqlite3_stmt *stmt)
     s_stmt_cache[slot].db = db;
     s_stmt_cache[slot].sql = sql;
     s_stmt_cache[slot].stmt = stmt;
+    s_stmt_cache[slot].releases = atomic_load(&s_stmt_releases);
+    s_stmt_cache[slot].closes = store_close_count();
 }
 
 sqlite3_stmt *link_stmt_first(sqlite3 *db, const char *sql, bool *prepared, char *err,
@@ -440,6 +448,7 @@ sqlite3_stmt *link_stmt(sqlite3 *db, const char *sql, char *err, size_t errlen)
 
 void link_stmt_release(sqlite3 *db)
 {
+    atomic_fetch_add(&s_stmt_releases, 1); /* before the statements go */
     size_t marker = strlen(LINK_CACHED_MARKER);
     sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL);
     while (stmt) {

@@ -19,6 +19,7 @@
 #include "vigil/fault.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,11 +301,19 @@ fail:
     return NULL;
 }
 
+static _Atomic uint64_t s_close_count;
+
+uint64_t store_close_count(void)
+{
+    return atomic_load(&s_close_count);
+}
+
 void store_close(sqlite3 **db_p)
 {
     if (db_p == NULL || *db_p == NULL) {
         return;
     }
+    atomic_fetch_add(&s_close_count, 1); /* before the statements go */
     /* Statements cached on the connection (the link's enqueue statement,
      * say) would keep it alive as a zombie after close_v2, leaking it and
      * skipping the final checkpoint: finalize whatever is left first. */

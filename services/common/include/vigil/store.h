@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sqlite3.h>
 
 /* One migration step: brings the schema from version-1 to version. */
@@ -36,6 +37,11 @@ sqlite3 *store_open(const char *path, const store_migration_t *migrations, size_
  * has not finalized keeps the connection alive until it is (sqlite3_close_v2).
  * Cannot fail. */
 void store_close(sqlite3 **db_p);
+
+/* How many connections store_close() has closed so far in this process.
+ * A cache of statements keyed by connection address is stale once this
+ * changes: the address may now be another connection's. Cannot fail. */
+uint64_t store_close_count(void);
 
 /* Runs PRAGMA integrity_check (full) or quick_check. Returns 0 when the
  * answer is "ok", else -1 with the first problem in `err`. */
