@@ -1,5 +1,6 @@
 /* test_link_prepare.c: a route's prepare runs ahead of the batch
- * transaction (link_prepare_fn).
+ * transaction (link_prepare_fn), and a route may defer its outbox rows to
+ * the batch's commit (LINK_ROUTE_DEFER_OUTBOX).
  *
  * A burst larger than a batch goes through the server's pipeline: every
  * message is prepared exactly for itself (the handler finds, through
@@ -225,12 +226,132 @@ static void test_a_route_without_prepare_hands_its_handler_nothing(void **state)
     s_close(&r);
 }
 
+/* --- outbox rows deferred to the batch's commit ------------------------ */
+
+enum { FORWARDED = 100, BROKEN_SEQ = 66 };
+
+typedef struct {
+    int calls;
+    int saw_deferral; /* calls whose row was kept in memory, not inserted */
+} forward_ctx_t;
+
+/* Enqueues one onward row per probe; for BROKEN_SEQ it then fails anyway,
+ * breaking LINK_ROUTE_NO_SAVEPOINT's promise with a row enqueued. */
+static int s_forward(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope, const char *peer,
+                     link_result_t *result)
+{
+    (void)peer;
+    forward_ctx_t *self = ctx;
+    self->calls++;
+    const Vigil__V1__LinkProbe *probe = (const Vigil__V1__LinkProbe *)link_payload(envelope);
+    char err[FIXTURE_ERR];
+    size_t before = link_outbox_deferred(db);
+    if (!probe ||
+        link_outbox_enqueue(db, NULL, "onward", VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE,
+                            NULL, NULL, &probe->base, NULL, err, sizeof err))
+        return LINK_RETRY;
+    self->saw_deferral += link_outbox_deferred(db) == before + 1;
+    if (probe->sequence == BROKEN_SEQ) {
+        snprintf(result->detail, sizeof result->detail, "probe.sequence: refused late");
+        return LINK_REJECT;
+    }
+    return LINK_OK;
+}
+
+static const link_route_t s_deferring_routes[] = {
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, s_forward,
+     LINK_ROUTE_NO_SAVEPOINT | LINK_ROUTE_DEFER_OUTBOX, NULL},
+    {0, NULL, 0, NULL},
+};
+
+static const link_route_t s_deferring_with_savepoint[] = {
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, s_forward, LINK_ROUTE_DEFER_OUTBOX, NULL},
+    {0, NULL, 0, NULL},
+};
+
+/* Every accepted message's onward row is in the outbox after the commit,
+ * once, in the order the messages were handled; the message whose handler
+ * failed with a row enqueued leaves none (the batch rolls back, each runs
+ * alone, it is answered RETRY). */
+static void test_deferred_outbox_rows_are_written_at_commit(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    forward_ctx_t ctx = {0};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    char err[FIXTURE_ERR];
+    link_server_t *server =
+        link_server_new(&config, f.db, NULL, NULL, NULL, s_deferring_routes, &ctx, err, sizeof err);
+    if (!server || link_server_attach(server, f.loop, err, sizeof err))
+        fail_msg("server: %s", err);
+    zsock_t *dealer = fixture_dealer(&f);
+    for (int i = 0; i < FORWARDED; i++) {
+        uint8_t id[VIGIL_ID_BYTES];
+        util_random_id(id);
+        fixture_send_probe(dealer, id, (uint64_t)i);
+    }
+    zclock_sleep(100);
+    int by_status[8] = {0};
+    assert_int_equal(s_await(&f, dealer, FORWARDED, by_status), FORWARDED);
+    assert_int_equal(by_status[VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED], FORWARDED - 1);
+    assert_int_equal(by_status[VIGIL__V1__ACK_STATUS__ACK_STATUS_RETRY], 1);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_outbox WHERE peer = 'onward'"),
+                     FORWARDED - 1);
+    assert_int_equal(fixture_count(&f, "SELECT count(DISTINCT message_id) FROM link_outbox"),
+                     FORWARDED - 1);
+    assert_true(ctx.saw_deferral >= FORWARDED - 1); /* kept in memory, then written */
+    /* rows are in handling order: each row's probe sequence rises with its id */
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(f.db, "SELECT envelope FROM link_outbox ORDER BY id", -1, &stmt, NULL),
+        SQLITE_OK);
+    int64_t last = -1;
+    int rows = 0;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        Vigil__V1__Envelope *envelope = vigil__v1__envelope__unpack(
+            NULL, (size_t)sqlite3_column_bytes(stmt, 0), sqlite3_column_blob(stmt, 0));
+        assert_non_null(envelope);
+        Vigil__V1__LinkProbe *probe =
+            vigil__v1__link_probe__unpack(NULL, envelope->payload.len, envelope->payload.data);
+        assert_non_null(probe);
+        assert_true((int64_t)probe->sequence > last);
+        assert_int_not_equal(probe->sequence, BROKEN_SEQ);
+        last = (int64_t)probe->sequence;
+        rows++;
+        vigil__v1__link_probe__free_unpacked(probe, NULL);
+        vigil__v1__envelope__free_unpacked(envelope, NULL);
+    }
+    sqlite3_finalize(stmt);
+    assert_int_equal(rows, FORWARDED - 1);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
+static void test_deferring_needs_a_route_without_savepoint(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    forward_ctx_t ctx = {0};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    char err[FIXTURE_ERR] = "";
+    link_server_t *server = link_server_new(&config, f.db, NULL, NULL, NULL,
+                                            s_deferring_with_savepoint, &ctx, err, sizeof err);
+    assert_null(server);
+    assert_non_null(strstr(err, "LINK_ROUTE_DEFER_OUTBOX needs LINK_ROUTE_NO_SAVEPOINT"));
+    fixture_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_burst_is_prepared_ahead_and_stored_once),
         cmocka_unit_test(test_a_single_message_is_prepared_on_the_loop_thread),
         cmocka_unit_test(test_a_route_without_prepare_hands_its_handler_nothing),
+        cmocka_unit_test(test_deferred_outbox_rows_are_written_at_commit),
+        cmocka_unit_test(test_deferring_needs_a_route_without_savepoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,8 @@
 
 /* Room for "<reason name>: <detail>" in dead-letter and attempt rows. */
 #define INBOX_REASON_TEXT 320
+/* Room for a message from the outbox's deferral. */
+#define INBOX_ERR_LEN 256
 /* Longest peer name kept while replaying. */
 #define INBOX_PEER_MAX 128
 /* Longest newest-recorded message_id kept for the watermark; a longer one
@@ -81,6 +83,7 @@ struct link_inbox_t {
     int64_t attempts_rows; /* rows in link_attempts: 0 lets a clean message skip a DELETE;
                               counted again at each batch's BEGIN while above 0 (pruning and
                               rolled-back batches change the table behind the count) */
+    bool deferring;        /* this batch defers outbox rows (LINK_ROUTE_DEFER_OUTBOX) */
     inbox_watermark_t watermark_kind;
     uint8_t watermark[INBOX_WATERMARK_MAX];
     size_t watermark_len;
@@ -168,6 +171,16 @@ link_inbox_t *link_inbox_new(sqlite3 *db, const vault_t *vault, const link_route
     if (!self) {
         snprintf(err, errlen, "link inbox: out of memory");
         return NULL;
+    }
+    for (const link_route_t *route = routes; route && route->type; route++) {
+        if ((route->flags & LINK_ROUTE_DEFER_OUTBOX) && !(route->flags & LINK_ROUTE_NO_SAVEPOINT)) {
+            snprintf(err, errlen,
+                     "link inbox: the route for type %d defers its outbox rows but keeps a "
+                     "savepoint; LINK_ROUTE_DEFER_OUTBOX needs LINK_ROUTE_NO_SAVEPOINT",
+                     (int)route->type);
+            free(self);
+            return NULL;
+        }
     }
     self->db = db;
     self->vault = vault;
@@ -289,10 +302,43 @@ int link_inbox_begin(link_inbox_t *inbox)
     return 0;
 }
 
+/* Writes the outbox rows the batch deferred and stops deferring. Returns
+ * 0, or -1 (the caller rolls back). */
+static int s_stop_deferring(link_inbox_t *self)
+{
+    if (!self->deferring)
+        return 0;
+    self->deferring = false;
+    char err[INBOX_ERR_LEN];
+    if (link_outbox_flush(self->db, err, sizeof err)) {
+        log_error("link batch could not write its deferred outbox rows", "error=%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Defers the outbox rows of a route that asks for it, and writes them
+ * before a handler that does not. Returns 0, or -1. */
+static int s_defer_for(link_inbox_t *self, const link_route_t *route)
+{
+    bool wanted = (route->flags & LINK_ROUTE_DEFER_OUTBOX) != 0;
+    if (!wanted)
+        return s_stop_deferring(self);
+    if (self->deferring)
+        return 0;
+    char err[INBOX_ERR_LEN];
+    if (link_outbox_defer(self->db, err, sizeof err)) {
+        log_error("link batch cannot defer outbox rows", "error=%s", err);
+        return -1;
+    }
+    self->deferring = true;
+    return 0;
+}
+
 int link_inbox_commit(link_inbox_t *inbox)
 {
     inbox->watermark_kind = INBOX_WATERMARK_OFF;
-    if (s_flush_records(inbox))
+    if (s_stop_deferring(inbox) || s_flush_records(inbox))
         return -1; /* the caller rolls back */
     return link_step_done(inbox->commit);
 }
@@ -301,6 +347,10 @@ void link_inbox_rollback(link_inbox_t *inbox)
 {
     inbox->watermark_kind = INBOX_WATERMARK_OFF;
     inbox->pending_count = 0;
+    if (inbox->deferring) {
+        link_outbox_discard(inbox->db);
+        inbox->deferring = false;
+    }
     if (!sqlite3_get_autocommit(inbox->db))
         link_step_done(inbox->rollback);
 }
@@ -571,7 +621,10 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
         return 0;
     }
     bool savepoint = !(route->flags & LINK_ROUTE_NO_SAVEPOINT);
+    if (s_defer_for(self, route))
+        return -1;
     sqlite3_int64 changes_before = sqlite3_total_changes64(self->db);
+    size_t deferred_before = link_outbox_deferred(self->db);
     if (savepoint && link_step_done(self->savepoint))
         return -1;
     s_handling.envelope = envelope;
@@ -596,7 +649,8 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
         return s_record(self, id, id_len, peer, outcome, false);
     }
     if (!savepoint) {
-        if (sqlite3_total_changes64(self->db) != changes_before) {
+        if (sqlite3_total_changes64(self->db) != changes_before ||
+            link_outbox_deferred(self->db) != deferred_before) {
             log_error("a handler without a savepoint failed after changing the store; the batch "
                       "rolls back",
                       "type=%d", (int)envelope->type);

@@ -431,6 +431,11 @@ int link_outbox_flush(sqlite3 *db, char *err, size_t errlen)
     return rc;
 }
 
+size_t link_outbox_deferred(sqlite3 *db)
+{
+    return s_deferral.db == db ? s_deferral.count : 0;
+}
+
 void link_outbox_discard(sqlite3 *db)
 {
     if (s_deferral.db == db)
