@@ -353,6 +353,29 @@ static inline link_server_t *fixture_server(fixture_t *f, const link_server_conf
     return fixture_server_metered(f, config, handler, NULL);
 }
 
+typedef struct {
+    const char *name;
+    double value;
+} fixture_metric_read_t;
+
+static inline void fixture_metric_visit(void *ctx, const char *name, const char *labels,
+                                        double value)
+{
+    (void)labels;
+    fixture_metric_read_t *read = ctx;
+    if (strcmp(name, read->name) == 0)
+        read->value = value;
+}
+
+/* The value of counter or gauge `name` (e.g. "vigil_link_received_total")
+ * in `metrics`, or -1 when it is not registered. */
+static inline long long fixture_metric(metrics_t *metrics, const char *name)
+{
+    fixture_metric_read_t read = {.name = name, .value = -1};
+    metrics_each(metrics, fixture_metric_visit, &read);
+    return (long long)read.value;
+}
+
 static inline long long fixture_effects(fixture_t *f, uint64_t seq)
 {
     char sql[FIXTURE_PATH];

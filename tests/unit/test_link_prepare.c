@@ -87,13 +87,14 @@ static const link_route_t s_plain_routes[] = {
     {0, NULL, 0, NULL},
 };
 
-static link_server_t *s_server(fixture_t *f, prepare_ctx_t *ctx, const link_route_t *routes)
+static link_server_t *s_server(fixture_t *f, prepare_ctx_t *ctx, const link_route_t *routes,
+                               metrics_t *metrics)
 {
     ctx->loop_thread = pthread_self(); /* the test runs the loop */
     link_server_config_t config = fixture_server_config(f, 3);
     char err[FIXTURE_ERR];
     link_server_t *server =
-        link_server_new(&config, f->db, NULL, f->vault, NULL, routes, ctx, err, sizeof err);
+        link_server_new(&config, f->db, NULL, f->vault, metrics, routes, ctx, err, sizeof err);
     if (!server)
         fail_msg("link_server_new: %s", err);
     if (link_server_attach(server, f->loop, err, sizeof err))
@@ -105,6 +106,7 @@ static link_server_t *s_server(fixture_t *f, prepare_ctx_t *ctx, const link_rout
 typedef struct {
     fixture_t f;
     prepare_ctx_t ctx;
+    metrics_t *metrics;
     link_server_t *server;
     zsock_t *dealer;
 } rig_t;
@@ -113,7 +115,9 @@ static void s_open(rig_t *r, const link_route_t *routes)
 {
     memset(r, 0, sizeof *r);
     fixture_open(&r->f, false);
-    r->server = s_server(&r->f, &r->ctx, routes);
+    r->metrics = metrics_new("test");
+    assert_non_null(r->metrics);
+    r->server = s_server(&r->f, &r->ctx, routes, r->metrics);
     r->dealer = fixture_dealer(&r->f);
 }
 
@@ -121,6 +125,7 @@ static void s_close(rig_t *r)
 {
     zsock_destroy(&r->dealer);
     link_server_destroy(&r->server);
+    metrics_destroy(&r->metrics);
     fixture_close(&r->f);
 }
 
@@ -181,8 +186,11 @@ static void test_a_burst_is_prepared_ahead_and_stored_once(void **state)
     assert_int_equal(r.ctx.mismatched, 0);
     /* repeats are prepared too, then answered from the inbox */
     assert_true(r.ctx.prepared_total >= BURST);
-    /* the pipeline ran: part of the work was done off the loop thread */
+    /* the pipeline ran: part of the work was done off the loop thread, and
+     * the server counted exactly that part */
     assert_true(r.ctx.prepared_off_loop > 0);
+    assert_int_equal(fixture_metric(r.metrics, "vigil_link_prepared_ahead_total"),
+                     r.ctx.prepared_off_loop);
     s_close(&r);
 }
 
@@ -200,6 +208,7 @@ static void test_a_single_message_is_prepared_on_the_loop_thread(void **state)
     assert_int_equal(fixture_effects(&r.f, FIRST_SEQ + 1), 1);
     assert_int_equal(r.ctx.prepared_total, 1);
     assert_int_equal(r.ctx.prepared_off_loop, 0);
+    assert_int_equal(fixture_metric(r.metrics, "vigil_link_prepared_ahead_total"), 0);
     assert_int_equal(r.ctx.handled_prepared, 1);
     s_close(&r);
 }

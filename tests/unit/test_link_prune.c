@@ -71,23 +71,10 @@ static bool s_has_record(fixture_t *f, const uint8_t *id)
     return found;
 }
 
-typedef struct {
-    double value;
-} metric_read_t;
-
-static void s_metric_visit(void *ctx, const char *name, const char *labels, double value)
-{
-    (void)labels;
-    if (strcmp(name, s_pruned_metric) == 0)
-        ((metric_read_t *)ctx)->value = value;
-}
-
 /* The value of vigil_link_inbox_pruned_total. */
 static long long s_pruned(metrics_t *metrics)
 {
-    metric_read_t read = {.value = -1};
-    metrics_each(metrics, s_metric_visit, &read);
-    return (long long)read.value;
+    return fixture_metric(metrics, s_pruned_metric);
 }
 
 /* A server with `retention_days` and a metrics registry, attached to the

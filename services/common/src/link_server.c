@@ -158,6 +158,7 @@ struct link_server_t {
     metric_t *commit_failures;
     metric_t *acks_dropped;
     metric_t *inbox_pruned;
+    metric_t *prepared_ahead;
     metric_t *handshake_auth;
     metric_t *handshake_protocol;
     metric_t *handshake_other;
@@ -195,6 +196,8 @@ static const struct {
      "Link ack entries not sent: the peer had gone or stopped reading (it retransmits)", NULL},
     {offsetof(link_server_t, inbox_pruned), METRIC_COUNTER, "link_inbox_pruned_total",
      "Link inbox records deleted after link.inbox_retention_days", NULL},
+    {offsetof(link_server_t, prepared_ahead), METRIC_COUNTER, "link_prepared_ahead_total",
+     "Link messages checked and prepared on the preparer thread, beside the loop thread", NULL},
     {offsetof(link_server_t, handshake_auth), METRIC_COUNTER, "link_handshake_failures_total",
      "Failed link handshakes: key not allowlisted (auth), no or wrong security (protocol), other",
      "reason=\"auth\""},
@@ -452,6 +455,7 @@ static void *s_preparer_run(void *arg)
 /* Hands items [from, to) of `batch` to the preparer, which must be idle. */
 static void s_preparer_post(server_preparer_t *p, server_batch_t *batch, size_t from, size_t to)
 {
+    metric_add(p->server->prepared_ahead, to - from);
     pthread_mutex_lock(&p->lock);
     p->batch = batch;
     p->from = from;
