@@ -6,8 +6,7 @@
  * (tests/unit/test_intake_forward.c checks that on fully populated
  * messages). Must never put a personal field into a message for triage or
  * reporting. A new case's rows are prepared (built, packed and sealed,
- * without the store, on any thread) and then enqueued in the transaction;
- * forward_contact() does both in a row.
+ * without the store, on any thread) and then enqueued in the transaction.
  */
 #include "forward.h"
 
@@ -179,21 +178,6 @@ int forward_enqueue_prepared(intake_t *intake, const forward_prepared_t *prepare
         if (link_outbox_enqueue_prepared(intake->db, &prepared->rows[i], err, errlen))
             return -1;
     return 0;
-}
-
-int forward_contact(intake_t *intake, const Vigil__V1__IntakeContact *c, const char *case_id,
-                    const char *trace_id, char *err, size_t errlen)
-{
-    alignas(max_align_t) unsigned char buffer[FORWARD_ARENA_BYTES];
-    arena_t arena;
-    arena_init(&arena, buffer, sizeof buffer);
-    forward_prepared_t prepared;
-    int rc = forward_prepare_contact(intake, c, case_id, trace_id, &arena.allocator, &prepared, err,
-                                     errlen);
-    if (rc == 0)
-        rc = forward_enqueue_prepared(intake, &prepared, err, errlen);
-    arena_release(&arena); /* wipes the plaintext envelopes */
-    return rc;
 }
 
 int forward_to_notification(intake_t *intake, Vigil__V1__MessageType type,

@@ -39,12 +39,6 @@ void forward_case_view(const Vigil__V1__IntakeContact *c, const char *case_id, c
 
 void forward_quarter(int64_t at_ms, char out[FORWARD_QUARTER_SIZE]);
 
-/* Enqueues the CaseView, the ReportEvent and (with consent) the
- * NotifyContact for a new case: forward_prepare_contact() then
- * forward_enqueue_prepared(). Returns 0, or -1 with a message. */
-int forward_contact(intake_t *intake, const Vigil__V1__IntakeContact *c, const char *case_id,
-                    const char *trace_id, char *err, size_t errlen);
-
 /* The outbox rows of a new case, built ahead of its transaction. */
 enum { FORWARD_CONTACT_ROWS = 3 };
 typedef struct {
@@ -52,14 +46,12 @@ typedef struct {
     size_t count;
 } forward_prepared_t;
 
-/* Builds the rows forward_contact() enqueues, in the same order: the
- * CaseView for triage and the ReportEvent for reporting (unsealed), then,
- * when the victim consented, the NotifyContact for notification (sealed
- * with intake->vault). Bytes come from `allocator`; the caller wipes each
- * row's `wire` (wire_len bytes) and releases the memory once the rows are
- * enqueued or dropped, also after a failure (rows prepared before it are
- * in `out`). Thread-safe: no store access; reads only `c`, the vault and
- * the hash key. Returns 0, or -1 with a message. */
+/* Builds the onward rows of a new case, in this order: the CaseView for triage and the ReportEvent
+ * for reporting (unsealed), then, when the victim consented, the NotifyContact for notification
+ * (sealed with intake->vault). Bytes come from `allocator`; the caller wipes each row's `wire`
+ * (wire_len bytes) and releases the memory once the rows are enqueued or dropped, also after a
+ * failure (rows prepared before it are in `out`). Thread-safe: no store access; reads only `c`, the
+ * vault and the hash key. Returns 0, or -1 with a message. */
 int forward_prepare_contact(const intake_t *intake, const Vigil__V1__IntakeContact *c,
                             const char *case_id, const char *trace_id,
                             ProtobufCAllocator *allocator, forward_prepared_t *out, char *err,

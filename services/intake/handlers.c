@@ -49,18 +49,8 @@ typedef struct {
     const ProtobufCMessageDescriptor *descriptor;
     bool creates_case; /* a new case id is drawn for each accepted message */
     bool needs_case;   /* its case_id must name a case intake accepted */
-    store_fn store;
+    store_fn store;    /* NULL for a contact: s_prepare_message() builds its row */
 } message_kind_t;
-
-static int s_store_contact(intake_t *intake, const char *source, ProtobufCMessage *message,
-                           const char *case_id, const char *trace_id, int64_t now_ms, char *err,
-                           size_t errlen)
-{
-    Vigil__V1__IntakeContact *c = (Vigil__V1__IntakeContact *)message;
-    if (cases_store(intake, source, c, case_id, now_ms, err, errlen))
-        return -1;
-    return forward_contact(intake, c, case_id, trace_id, err, errlen);
-}
 
 static int s_store_custody(intake_t *intake, const char *source, ProtobufCMessage *message,
                            const char *case_id, const char *trace_id, int64_t now_ms, char *err,
@@ -113,7 +103,7 @@ static int s_store_receipt(intake_t *intake, const char *source, ProtobufCMessag
 
 static const message_kind_t s_kinds[] = {
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT, &vigil__v1__intake_contact__descriptor,
-     true, false, s_store_contact},
+     true, false, NULL},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CUSTODY_EVENT, &vigil__v1__custody_event__descriptor,
      false, false, s_store_custody},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_SUBSCRIPTION_REQUEST,
@@ -274,13 +264,19 @@ static void *s_prepare(void *ctx, const Vigil__V1__Envelope *envelope, ProtobufC
 }
 
 /* Stores what `p` prepared: the contact's row and onward messages as built
- * ahead, any other kind through its store function. */
+ * ahead (a contact reaches here only when they were), any other kind
+ * through its store function. */
 static int s_store(intake_t *intake, const char *source, const prepared_t *p, const char *trace_id,
                    char *err, size_t errlen)
 {
-    if (!p->contact_ready)
+    if (!p->contact_ready) {
+        if (!p->kind->store) {
+            snprintf(err, errlen, "%s was not prepared", intake_type_name(p->kind->type));
+            return -1;
+        }
         return p->kind->store(intake, source, p->message, p->case_id, trace_id, p->now_ms, err,
                               errlen);
+    }
     const Vigil__V1__IntakeContact *c = (const Vigil__V1__IntakeContact *)p->message;
     if (cases_store_prepared(intake, source, c, p->case_id, p->now_ms, &p->row, err, errlen))
         return -1;

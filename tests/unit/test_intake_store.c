@@ -445,7 +445,7 @@ static void test_tampered_prepared_row_fails_its_integrity_check(void **state)
 }
 
 /* A new case's onward rows, prepared on another thread, are enqueued in
- * forward_contact()'s order: triage and reporting in clear, notification
+ * their order: triage and reporting in clear, notification
  * (the victim consented to email) sealed. */
 static void test_forward_rows_prepared_on_another_thread(void **state)
 {
