@@ -303,11 +303,9 @@ static int s_handle(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
         p = &local;
     }
     int rc = LINK_OK;
-    if (p->message) {
-        const char *event_id = s_string_field(p->message, "event_id");
-        if (formats_is_token(event_id) && strlen(event_id) < sizeof result->event_id)
-            s_copy(result->event_id, sizeof result->event_id, event_id);
-    }
+    const char *event_id = p->message ? s_string_field(p->message, "event_id") : "";
+    if (formats_is_token(event_id) && strlen(event_id) < sizeof result->event_id)
+        s_copy(result->event_id, sizeof result->event_id, event_id);
     if (p->refused) {
         rc = s_reject(intake, result, p->reason, p->detail);
         goto done;
@@ -318,7 +316,6 @@ static int s_handle(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
     }
     const message_kind_t *kind = p->kind;
     const char *source = peer ? peer : "";
-    const char *event_id = s_string_field(p->message, "event_id");
     char err[HANDLER_ERR_LEN], detail[HANDLER_ERR_LEN];
     if (kind->needs_case) {
         int known = cases_exists(intake, p->case_id, err, sizeof err);
