@@ -10,16 +10,19 @@
  * sqlite files scanned for every personal value), and a tampered
  * ciphertext that makes case show fail with an integrity error while the
  * service keeps answering. Last, a burst of 600 contacts queued while
- * intake is down, which its link prepares ahead in large batches: each is
- * answered and stored once, and a case opens to its own values.
+ * intake is down, which its link prepares ahead in large batches while
+ * intake is told to reload five times: each is answered and stored once,
+ * and a case opens to its own values.
  *
  * usage: intake_flow_test VIGIL_INTAKE TRIAGE_STANDIN
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
 
 #include "intake_kit.h"
+#include "link_harness.h"
 #include "vigil/pii.h"
 #include "vigil/util.h"
 #include "vigil/v1/case.pb-c.h"
@@ -321,9 +324,11 @@ static int s_flip_phone_byte(const char *db_path, const char *case_id)
  * BURST_BAD_EVERY-th has a bad phone and is REJECTED, storing nothing),
  * each accepted one is stored once under its own case id, and a case from
  * the middle of the burst opens to its own personal values. */
-#define BURST_SIZE      600
-#define BURST_BAD_EVERY 50
-#define BURST_FIRST     1000 /* personal-value index of the burst's first contact */
+#define BURST_SIZE          600
+#define BURST_BAD_EVERY     50
+#define BURST_FIRST         1000 /* personal-value index of the burst's first contact */
+#define BURST_RELOADS       5    /* SIGHUPs while the burst is handled */
+#define BURST_RELOAD_GAP_MS 10
 
 static int s_burst(kit_t *kit, zsock_t *hotline, const char *intake_db)
 {
@@ -340,6 +345,14 @@ static int s_burst(kit_t *kit, zsock_t *hotline, const char *intake_db)
                   "burst: send %d failed", i);
     }
     KIT_CHECK(kit_start_intake(kit) == 0, "intake did not restart for the burst");
+    /* Reloads (the vault and the config re-read) while the burst is being
+     * prepared: the link runs its preparer only inside a readable event,
+     * and a reload only between events, so none may crash or lose an
+     * answer (the sanitizer build would see a freed key ring). */
+    for (int i = 0; i < BURST_RELOADS; i++) {
+        KIT_CHECK(kill(kit->intake_pid, SIGHUP) == 0, "burst: cannot signal intake");
+        kit_sleep_ms(BURST_RELOAD_GAP_MS);
+    }
     int accepted = 0, rejected = 0;
     char middle_case[64] = "";
     const char *middle_event = "hotline-east-burst-0300";
@@ -385,8 +398,10 @@ static int s_burst(kit_t *kit, zsock_t *hotline, const char *intake_db)
               "burst: case %s does not open to its own contact: %s", middle_case,
               reply ? reply->error : "no reply");
     vigil__v1__admin_reply__free_unpacked(reply, NULL);
-    printf("burst of %d: %d accepted, %d rejected, each stored once\n", BURST_SIZE, accepted,
-           rejected);
+    KIT_CHECK(harness_file_contains(kit->intake_log, "msg=\"reloaded\""),
+              "burst: intake did not log a reload");
+    printf("burst of %d with %d reloads: %d accepted, %d rejected, each stored once\n", BURST_SIZE,
+           BURST_RELOADS, accepted, rejected);
     return 0;
 }
 
