@@ -46,9 +46,15 @@ export RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins"
 echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
 id rabbitmq >/dev/null 2>&1 && chown rabbitmq:rabbitmq "$RABBITMQ_ENABLED_PLUGINS_FILE"
 
+# The node starts Erlang's port mapper (epmd) as a daemon when none runs;
+# one this script caused is stopped again with the node.
+epmd_was_running=no
+epmd -names >/dev/null 2>&1 && epmd_was_running=yes
+
 stop_node() {
     rabbitmqctl -n "$node" stop >/dev/null 2>&1 || true
     [ -n "${server_pid:-}" ] && wait "$server_pid" 2>/dev/null || true
+    [ "$epmd_was_running" = no ] && epmd -kill >/dev/null 2>&1 || true
     rm -rf "$base"
 }
 trap stop_node EXIT
