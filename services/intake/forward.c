@@ -10,14 +10,12 @@
  */
 #include "forward.h"
 
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "arena.h"
 #include "vigil/link.h"
 
 enum {
@@ -28,7 +26,6 @@ enum {
     YEAR_DIGITS = 4,
     YEAR_MODULUS = 10000,
     DECIMAL = 10,
-    FORWARD_ARENA_BYTES = 8192, /* a new case's rows this big are built without malloc */
 };
 
 void forward_quarter(int64_t at_ms, char out[FORWARD_QUARTER_SIZE])
