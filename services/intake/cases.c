@@ -36,6 +36,7 @@ enum {
     SCHEMA_PATH_MAX = 256,    /* longest dotted field path the check reports */
     CASE_PARAM_FIRST_SEALED = 11,
     CASE_PARAM_VICTIM_PRESENT = 18, /* then victim_language, victim_voicemail */
+    CASE_PARAM_ROW = 21,
 };
 
 /* --- where each sealed field lives in an IntakeContact ------------------ */
@@ -328,10 +329,11 @@ int cases_prepare(const vault_t *vault, Vigil__V1__IntakeContact *c, const char 
 }
 
 int cases_store_prepared(intake_t *intake, const char *source, const Vigil__V1__IntakeContact *c,
-                         const char *case_id, int64_t now_ms, const cases_prepared_t *prepared,
-                         char *err, size_t errlen)
+                         int64_t row, const char *case_id, int64_t now_ms,
+                         const cases_prepared_t *prepared, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = intake_stmt(intake, STMT_CASE_INSERT);
+    sqlite3_bind_int64(stmt, CASE_PARAM_ROW, row);
     sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, source, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, c->event_id, -1, SQLITE_STATIC);
@@ -363,7 +365,7 @@ int cases_store_prepared(intake_t *intake, const char *source, const Vigil__V1__
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *c,
+int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *c, int64_t row,
                 const char *case_id, int64_t now_ms, char *err, size_t errlen)
 {
     alignas(max_align_t) unsigned char buffer[CASES_ARENA_BYTES];
@@ -372,7 +374,7 @@ int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *
     cases_prepared_t prepared;
     int rc = cases_prepare(intake->vault, c, case_id, &arena.allocator, &prepared, err, errlen);
     if (rc == 0)
-        rc = cases_store_prepared(intake, source, c, case_id, now_ms, &prepared, err, errlen);
+        rc = cases_store_prepared(intake, source, c, row, case_id, now_ms, &prepared, err, errlen);
     arena_release(&arena); /* wipes */
     return rc;
 }
@@ -382,10 +384,16 @@ int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *
 #define CASE_SELECT_COLUMNS                                                                        \
     "case_id, received_at_ms, source, channel, crime_category, state, event_id"
 
-static const char s_load_sql[] =
-    "SELECT " CASE_SELECT_COLUMNS ", details, victim_given_name, victim_family_name, "
-    "victim_phone, victim_email, victim_street_address, narrative, offender_names, "
-    "victim_present, victim_language, victim_voicemail FROM intake_cases WHERE case_id = ?1";
+#define CASE_LOAD_COLUMNS                                                                          \
+    CASE_SELECT_COLUMNS ", details, victim_given_name, victim_family_name, victim_phone, "         \
+                        "victim_email, victim_street_address, narrative, offender_names, "         \
+                        "victim_present, victim_language, victim_voicemail"
+
+/* ?2 is the row the id deciphers to (0 for none); an id drawn at random
+ * before schema step 3 is found through the partial index instead. */
+static const char s_load_sql[] = "SELECT " CASE_LOAD_COLUMNS " FROM intake_cases WHERE id = ?2 AND "
+                                 "case_id = ?1 UNION ALL SELECT " CASE_LOAD_COLUMNS
+                                 " FROM intake_cases WHERE random_id = 1 AND case_id = ?1";
 
 enum {
     LOAD_COL_DETAILS = 7,
@@ -466,6 +474,7 @@ int cases_exists(intake_t *intake, const char *case_id, char *err, size_t errlen
 {
     sqlite3_stmt *stmt = intake_stmt(intake, STMT_CASE_EXISTS);
     sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, case_id_to_row(&intake->case_id_key, case_id));
     int rc = sqlite3_step(stmt);
     int known = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
     if (known < 0)
@@ -486,6 +495,7 @@ int cases_load(intake_t *intake, const char *case_id, Vigil__V1__CaseSummary **s
         return -1;
     }
     sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, case_id_to_row(&intake->case_id_key, case_id));
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_ROW) {
         if (rc == SQLITE_DONE)

@@ -30,12 +30,12 @@ enum {
  * -1 naming the unsealed field in `err`. */
 int cases_check_schema(char *err, size_t errlen);
 
-/* Inserts `contact` (validated) from `source` as case `case_id`, inside the
- * caller's transaction: cases_prepare() then cases_store_prepared(). The
- * contact is left as it was. Returns 0, or -1 with a message (never
- * personal data) in `err`. */
+/* Inserts `contact` (validated) from `source` as case `case_id` in row
+ * `row` (both from intake_new_case()), inside the caller's transaction:
+ * cases_prepare() then cases_store_prepared(). The contact is left as it
+ * was. Returns 0, or -1 with a message (never personal data) in `err`. */
 int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *contact,
-                const char *case_id, int64_t now_ms, char *err, size_t errlen);
+                int64_t row, const char *case_id, int64_t now_ms, char *err, size_t errlen);
 
 /* A case row's bytes, built ahead of its transaction by cases_prepare(). */
 typedef struct {
@@ -58,11 +58,12 @@ int cases_prepare(const vault_t *vault, Vigil__V1__IntakeContact *contact, const
                   ProtobufCAllocator *allocator, cases_prepared_t *out, char *err, size_t errlen);
 
 /* Inserts the row prepared for `contact` as case `case_id` (the same
- * contact and case id given to cases_prepare()) from `source`, inside the
- * caller's transaction. `prepared` is borrowed for the call. Returns 0, or
- * -1 with a message in `err`. */
+ * contact and case id given to cases_prepare()) in row `row` (the one
+ * intake_new_case() gave with the id) from `source`, inside the caller's
+ * transaction. `prepared` is borrowed for the call. Returns 0, or -1 with a
+ * message in `err`. */
 int cases_store_prepared(intake_t *intake, const char *source,
-                         const Vigil__V1__IntakeContact *contact, const char *case_id,
+                         const Vigil__V1__IntakeContact *contact, int64_t row, const char *case_id,
                          int64_t now_ms, const cases_prepared_t *prepared, char *err,
                          size_t errlen);
 

@@ -178,6 +178,7 @@ typedef struct {
     char detail[HANDLER_ERR_LEN];
     bool failed; /* answered RETRY: `detail` says what failed */
     char case_id[CASE_ID_SIZE];
+    int64_t case_row;   /* the row of a new case (intake_new_case), else 0 */
     bool contact_ready; /* a contact whose row and onward messages are built */
     cases_prepared_t row;
     forward_prepared_t forward;
@@ -192,10 +193,11 @@ static void s_refuse(prepared_t *p, Vigil__V1__ReasonCode reason, const char *de
 
 /* Fills `p` for `envelope` from `peer`; `payload` is the link's decoded
  * copy or NULL. Needs no store, and changes nothing but `p`, memory from
- * `allocator` and (for the while of cases_prepare) the payload: safe on
- * the link's preparer thread (link_prepare_fn). Cannot fail: what goes
- * wrong is recorded in `p` for the handler to answer. */
-static void s_prepare_message(const intake_t *intake, const Vigil__V1__Envelope *envelope,
+ * `allocator`, (for the while of cases_prepare) the payload and, for a
+ * new case, intake's atomic row counter: safe on the link's preparer
+ * thread (link_prepare_fn). Cannot fail: what goes wrong is recorded in
+ * `p` for the handler to answer. */
+static void s_prepare_message(intake_t *intake, const Vigil__V1__Envelope *envelope,
                               ProtobufCMessage *payload, const char *peer,
                               ProtobufCAllocator *allocator, prepared_t *p)
 {
@@ -233,9 +235,14 @@ static void s_prepare_message(const intake_t *intake, const Vigil__V1__Envelope 
         s_refuse(p, invalid.reason, invalid.detail);
         return;
     }
-    if (p->kind->creates_case)
-        case_id_new(p->case_id);
-    else
+    if (p->kind->creates_case) {
+        p->case_row = intake_new_case(intake, p->case_id);
+        if (!p->case_row) {
+            p->failed = true;
+            s_copy(p->detail, sizeof p->detail, "case ids exhausted");
+            return;
+        }
+    } else
         s_copy(p->case_id, sizeof p->case_id, s_string_field(p->message, "case_id"));
     if (p->kind->type != VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT)
         return;
@@ -278,7 +285,8 @@ static int s_store(intake_t *intake, const char *source, const prepared_t *p, co
                               errlen);
     }
     const Vigil__V1__IntakeContact *c = (const Vigil__V1__IntakeContact *)p->message;
-    if (cases_store_prepared(intake, source, c, p->case_id, p->now_ms, &p->row, err, errlen))
+    if (cases_store_prepared(intake, source, c, p->case_row, p->case_id, p->now_ms, &p->row, err,
+                             errlen))
         return -1;
     return forward_enqueue_prepared(intake, &p->forward, err, errlen);
 }

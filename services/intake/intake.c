@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "cases.h"
 
@@ -27,8 +28,8 @@ static const char *const s_sql[STMT_COUNT] = {
         "INSERT INTO intake_cases (case_id, source, event_id, received_at_ms, accepted_at_ms, "
         "channel, crime_category, state, key_id, details, victim_given_name, "
         "victim_family_name, victim_phone, victim_email, victim_street_address, narrative, "
-        "offender_names, victim_present, victim_language, victim_voicemail) VALUES (?1, ?2, ?3, "
-        "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        "offender_names, victim_present, victim_language, victim_voicemail, id) VALUES (?1, ?2, "
+        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     [STMT_CUSTODY_INSERT] =
         "INSERT INTO intake_custody_events (source, event_id, type, offender_id, agency, "
         "facility_id, occurred_at_ms, accepted_at_ms, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
@@ -40,8 +41,56 @@ static const char *const s_sql[STMT_COUNT] = {
     [STMT_CONFIRMATION_INSERT] =
         "INSERT INTO intake_confirmations (source, event_id, subscription_id, custody_event_id, "
         "confirmed_at_ms, accepted_at_ms, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [STMT_CASE_EXISTS] = "SELECT 1 FROM intake_cases WHERE case_id = ?1",
+    /* ?2 is the row the id deciphers to (0 for none); an id drawn at random
+     * before schema step 3 is found through the partial index instead. */
+    [STMT_CASE_EXISTS] = "SELECT 1 FROM intake_cases WHERE id = ?2 AND case_id = ?1 UNION ALL "
+                         "SELECT 1 FROM intake_cases WHERE random_id = 1 AND case_id = ?1",
+    [STMT_CASE_LAST_ROW] = "SELECT ifnull(max(id), 0) FROM intake_cases",
 };
+
+#define CASE_ID_KEY_NAME "case_id_key"
+
+/* Reads the store's case-id key from intake_meta, first creating it (a
+ * fresh random one) in a store that has none. Returns 0, or -1 with a
+ * message in `err`. */
+static int s_load_case_id_key(sqlite3 *db, case_id_key_t *key, char *err, size_t errlen)
+{
+    case_id_key_t fresh;
+    case_id_key_new(&fresh);
+    char hex[CASE_ID_KEY_HEX];
+    sodium_bin2hex(hex, sizeof hex, fresh.bytes, sizeof fresh.bytes);
+    sodium_memzero(&fresh, sizeof fresh);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO intake_meta (key, value) VALUES (?1, ?2) "
+                                "ON CONFLICT (key) DO NOTHING",
+                                -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, CASE_ID_KEY_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, hex, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    sodium_memzero(hex, sizeof hex);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "storing the case-id key: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    rc = sqlite3_prepare_v2(db, "SELECT value FROM intake_meta WHERE key = ?1", -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, CASE_ID_KEY_NAME, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+    }
+    const char *text = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+    bool ok = text && strlen(text) == CASE_ID_KEY_HEX - 1 &&
+              sodium_hex2bin(key->bytes, sizeof key->bytes, text, CASE_ID_KEY_HEX - 1, NULL, NULL,
+                             NULL) == 0;
+    if (!ok)
+        snprintf(err, errlen, "store table intake_meta, key %s: %s", CASE_ID_KEY_NAME,
+                 rc == SQLITE_ROW ? "not a case-id key (32 hex digits)" : sqlite3_errmsg(db));
+    sqlite3_finalize(stmt);
+    return ok ? 0 : -1;
+}
 
 static void s_register_metrics(intake_t *intake)
 {
@@ -108,6 +157,16 @@ intake_t *intake_new_detached(sqlite3 *db, const vault_t *vault, const intake_co
     intake->hashkey = hashkey_open(hash_key_file, 1, err, errlen);
     if (!intake->hashkey)
         goto fail;
+    if (s_load_case_id_key(db, &intake->case_id_key, err, errlen))
+        goto fail;
+    sqlite3_stmt *last = intake_stmt(intake, STMT_CASE_LAST_ROW);
+    if (sqlite3_step(last) != SQLITE_ROW) {
+        snprintf(err, errlen, "reading the last case row: %s", sqlite3_errmsg(db));
+        sqlite3_reset(last);
+        goto fail;
+    }
+    atomic_init(&intake->next_case_row, sqlite3_column_int64(last, 0) + 1);
+    sqlite3_reset(last);
     return intake;
 fail:
     intake_destroy(&intake);
@@ -140,6 +199,7 @@ void intake_destroy(intake_t **intake_p)
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(intake->stmts[i]);
     hashkey_destroy(&intake->hashkey);
+    sodium_memzero(&intake->case_id_key, sizeof intake->case_id_key);
     free(intake);
     *intake_p = NULL;
 }
@@ -147,6 +207,12 @@ void intake_destroy(intake_t **intake_p)
 intake_t *intake_from(void *ctx)
 {
     return service_context(ctx);
+}
+
+int64_t intake_new_case(intake_t *intake, char out[CASE_ID_SIZE])
+{
+    int64_t row = atomic_fetch_add(&intake->next_case_row, 1);
+    return case_id_from_row(&intake->case_id_key, row, out) == 0 ? row : 0;
 }
 
 sqlite3_stmt *intake_stmt(intake_t *intake, intake_stmt_t which)

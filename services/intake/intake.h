@@ -5,15 +5,20 @@
  * statements, the hash key, the metrics and the key-rotation cursor; the
  * database, vault and loop stay the service runtime's (which also runs
  * the store's WAL checkpoints on a thread of their own, vigil/checkpointer.h).
- * Everything here belongs to the one loop thread.
+ * Everything here belongs to the one loop thread, except what the link's
+ * preparer thread reads while the loop waits for it (handlers.c): the
+ * config, vault, hash key and case-id key, which do not change then, and
+ * the next case row, which both threads draw from atomically.
  */
 #ifndef INTAKE_INTAKE_H
 #define INTAKE_INTAKE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sqlite3.h>
 
+#include "case_id.h"
 #include "hashkey.h"
 #include "intake_config.h"
 #include "vigil/service.h"
@@ -27,6 +32,7 @@ typedef enum {
     STMT_SUBSCRIPTION_INSERT, /* a subscription request */
     STMT_CONFIRMATION_INSERT, /* a delivery confirmation */
     STMT_CASE_EXISTS,         /* whether a case id was ever accepted */
+    STMT_CASE_LAST_ROW,       /* the largest case row id, or 0 */
     STMT_COUNT,
 } intake_stmt_t;
 
@@ -57,6 +63,8 @@ typedef struct {
     sqlite3 *db;
     const vault_t *vault;
     hashkey_t *hashkey;
+    case_id_key_t case_id_key;     /* the store's, from intake_meta (case_id.h) */
+    _Atomic int64_t next_case_row; /* the row id the next new case takes */
     sqlite3_stmt *stmts[STMT_COUNT];
     intake_metrics_t metrics;
     intake_rotation_t rotation;
@@ -81,6 +89,13 @@ void intake_destroy(intake_t **intake_p);
 /* The intake_t of the service whose handler got `ctx` (the service_t the
  * runtime passes to link and admin handlers). Cannot fail. */
 intake_t *intake_from(void *ctx);
+
+/* Reserves the row of a new case and writes its id (case_id.h) into
+ * `out`. Rows are handed out in order from one past the largest stored at
+ * start-up; a case that is not stored in the end (a duplicate, a rolled
+ * back batch) leaves its row unused, which nothing can see. Safe on any
+ * thread. Returns the row, or 0 once all CASE_ID_ROW_MAX are taken. */
+int64_t intake_new_case(intake_t *intake, char out[CASE_ID_SIZE]);
 
 /* The prepared statement `which`, reset and unbound. Cannot fail. */
 sqlite3_stmt *intake_stmt(intake_t *intake, intake_stmt_t which);

@@ -13,15 +13,18 @@
  *                         field sealed in its own column (aad: case id and
  *                         column name). `key_id` is the vault key all its
  *                         sealed columns use: rotation progress is read
- *                         from it. `id` orders rows inside this file only;
- *                         it never leaves the store.
+ *                         from it. `id` orders rows inside this file; it
+ *                         leaves the store only enciphered, as the case id
+ *                         (case_id.h; `random_id` marks the ids drawn at
+ *                         random before step 3).
  *   intake_subscriptions  accepted subscription requests; phone and email
  *                         sealed (aad anchor: source/event id), the PIN only
  *                         as a keyed hash.
  *   intake_custody_events accepted custody events (no personal data).
  *   intake_confirmations  accepted delivery confirmations; PIN as keyed hash.
  *   intake_audit          who read which case's personal data, and when.
- *   intake_meta           small facts, e.g. a rotation in progress.
+ *   intake_meta           small facts: a rotation in progress, the case-id
+ *                         key (case_id.h).
  *
  * No table may hold a personal value in clear.
  */
@@ -117,7 +120,49 @@ static const char s_intake_v1[] =
     "    value TEXT NOT NULL\n"
     ") WITHOUT ROWID;\n";
 
+/* Step 3: case ids derived from the row (case_id.h) need no index, so
+ * intake_cases is rebuilt without `case_id`'s UNIQUE constraint, whose index
+ * took a write to a random page for every new case. Rows from before keep
+ * their randomly drawn ids, marked `random_id`, and only those stay indexed
+ * (a partial index), so they are still found. */
+#define CASE_COLUMNS_V2                                                                            \
+    "id, case_id, source, event_id, received_at_ms, accepted_at_ms, channel, crime_category, "     \
+    "state, key_id, details, victim_given_name, victim_family_name, victim_phone, victim_email, "  \
+    "victim_street_address, narrative, offender_names, victim_present, victim_language, "          \
+    "victim_voicemail"
+static const char s_intake_v3[] =
+    "CREATE TABLE intake_cases_v3 (\n"
+    "    id INTEGER PRIMARY KEY,\n"
+    "    case_id TEXT NOT NULL,\n"
+    "    source TEXT NOT NULL,\n"
+    "    event_id TEXT NOT NULL,\n"
+    "    received_at_ms INTEGER NOT NULL,\n"
+    "    accepted_at_ms INTEGER NOT NULL,\n"
+    "    channel INTEGER NOT NULL,\n"
+    "    crime_category INTEGER NOT NULL,\n"
+    "    state TEXT NOT NULL,\n"
+    "    key_id INTEGER NOT NULL,\n"
+    "    details BLOB NOT NULL,\n"
+    "    victim_given_name BLOB,\n"
+    "    victim_family_name BLOB,\n"
+    "    victim_phone BLOB,\n"
+    "    victim_email BLOB,\n"
+    "    victim_street_address BLOB,\n"
+    "    narrative BLOB,\n"
+    "    offender_names BLOB,\n"
+    "    victim_present INTEGER NOT NULL,\n"
+    "    victim_language TEXT NOT NULL,\n"
+    "    victim_voicemail INTEGER NOT NULL,\n"
+    "    random_id INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "INSERT INTO intake_cases_v3 (" CASE_COLUMNS_V2 ", random_id)\n"
+    "    SELECT " CASE_COLUMNS_V2 ", 1 FROM intake_cases;\n"
+    "DROP TABLE intake_cases;\n"
+    "ALTER TABLE intake_cases_v3 RENAME TO intake_cases;\n"
+    "CREATE UNIQUE INDEX intake_cases_random_id ON intake_cases (case_id) WHERE random_id = 1;\n";
+
 const store_migration_t intake_migrations[INTAKE_MIGRATION_COUNT] = {
     {.version = 1, .sql = link_schema_v1},
     {.version = 2, .sql = s_intake_v1},
+    {.version = 3, .sql = s_intake_v3},
 };

@@ -135,9 +135,10 @@ static Vigil__V1__IntakeContact *s_contact(contact_t *s, const char *event_id)
 static void s_store(fixture_t *f, Vigil__V1__IntakeContact *c, char case_id[CASE_ID_SIZE])
 {
     char err[256];
-    case_id_new(case_id);
+    int64_t row = intake_new_case(f->intake, case_id);
+    assert_true(row > 0);
     assert_int_equal(store_begin(f->db), 0);
-    if (cases_store(f->intake, "hotline-east", c, case_id, 1790000000500LL, err, sizeof err))
+    if (cases_store(f->intake, "hotline-east", c, row, case_id, 1790000000500LL, err, sizeof err))
         fail_msg("cases_store: %s", err);
     assert_int_equal(store_commit(f->db), 0);
 }
@@ -352,9 +353,9 @@ static void s_prepare_on_thread(fixture_t *f, Vigil__V1__IntakeContact *c, const
 }
 
 /* Prepares `c` as case `case_id` on a thread of its own and stores the
- * row (after `tamper`, when not NULL, changes it) here. */
-static void s_store_prepared(fixture_t *f, Vigil__V1__IntakeContact *c, const char *case_id,
-                             void (*tamper)(cases_prepared_t *))
+ * row (after `tamper`, when not NULL, changes it) here in row `row`. */
+static void s_store_prepared(fixture_t *f, Vigil__V1__IntakeContact *c, int64_t row,
+                             const char *case_id, void (*tamper)(cases_prepared_t *))
 {
     prepare_job_t job;
     s_prepare_on_thread(f, c, case_id, s_prepare_row, &job);
@@ -363,8 +364,8 @@ static void s_store_prepared(fixture_t *f, Vigil__V1__IntakeContact *c, const ch
         tamper(&job.row);
     char err[256];
     assert_int_equal(store_begin(f->db), 0);
-    if (cases_store_prepared(f->intake, "hotline-east", c, case_id, 1790000000500LL, &job.row, err,
-                             sizeof err))
+    if (cases_store_prepared(f->intake, "hotline-east", c, row, case_id, 1790000000500LL, &job.row,
+                             err, sizeof err))
         fail_msg("cases_store_prepared: %s", err);
     assert_int_equal(store_commit(f->db), 0);
     arena_release(&job.arena);
@@ -398,8 +399,7 @@ static void test_prepared_row_reads_back_like_a_stored_one(void **state)
     Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-p");
     char stored_id[CASE_ID_SIZE], prepared_id[CASE_ID_SIZE];
     s_store(f, c, stored_id);
-    case_id_new(prepared_id);
-    s_store_prepared(f, c, prepared_id, NULL);
+    s_store_prepared(f, c, intake_new_case(f->intake, prepared_id), prepared_id, NULL);
     /* the caller's message is left as it was */
     assert_string_equal(c->victim->given_name, "Ottoline");
     assert_string_equal(c->narrative, "Followed home three times this week.");
@@ -439,8 +439,7 @@ static void test_tampered_prepared_row_fails_its_integrity_check(void **state)
     contact_t storage;
     Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-t");
     char case_id[CASE_ID_SIZE];
-    case_id_new(case_id);
-    s_store_prepared(f, c, case_id, s_flip_phone_byte);
+    s_store_prepared(f, c, intake_new_case(f->intake, case_id), case_id, s_flip_phone_byte);
     s_phone_fails_integrity(f, case_id);
 }
 
@@ -486,6 +485,174 @@ static void test_forward_rows_prepared_on_another_thread(void **state)
     sqlite3_finalize(stmt);
 }
 
+/* --- case ids and rows -------------------------------------------------- */
+
+/* One integer from `sql` on `db`. */
+static int64_t s_query_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t value = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return value;
+}
+
+/* New cases take consecutive rows, and each id deciphers to its row; no
+ * index of case ids is written (the partial one holds only ids from before
+ * schema step 3), yet a lookup by id reads no table scan. A new intake_t on
+ * the same store keeps the key (old ids are still found) and goes on after
+ * the last row. */
+static void test_case_ids_decipher_to_their_rows(void **state)
+{
+    fixture_t *f = *state;
+    contact_t storage;
+    char ids[3][CASE_ID_SIZE], err[256];
+    for (int i = 0; i < 3; i++)
+        s_store(f, s_contact(&storage, i == 0 ? "evt-r0" : i == 1 ? "evt-r1" : "evt-r2"), ids[i]);
+    for (int i = 0; i < 3; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT id FROM intake_cases WHERE case_id = '%s'", ids[i]);
+        int64_t row = s_query_int(f->db, sql);
+        assert_int_equal(row, i + 1);
+        assert_int_equal(case_id_to_row(&f->intake->case_id_key, ids[i]), row);
+        assert_int_equal(cases_exists(f->intake, ids[i], err, sizeof err), 1);
+    }
+    assert_int_equal(s_query_int(f->db, "SELECT count(*) FROM intake_cases WHERE random_id = 1"),
+                     0);
+    assert_int_equal(s_query_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                        "AND tbl_name = 'intake_cases' AND name <> "
+                                        "'intake_cases_random_id'"),
+                     0);
+    /* The lookup reads rows by id and the partial index, never the table. */
+    char plan_sql[1024];
+    snprintf(plan_sql, sizeof plan_sql, "EXPLAIN QUERY PLAN %s",
+             sqlite3_sql(f->intake->stmts[STMT_CASE_EXISTS]));
+    sqlite3_stmt *plan = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->db, plan_sql, -1, &plan, NULL), SQLITE_OK);
+    int steps = 0;
+    while (sqlite3_step(plan) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(plan, 3);
+        if (strncmp(detail, "SCAN", 4) == 0)
+            fail_msg("case lookup scans: %s", detail);
+        steps++;
+    }
+    sqlite3_finalize(plan);
+    assert_true(steps >= 2);
+
+    /* One character off is no case (and deciphers to no row). */
+    char other[CASE_ID_SIZE];
+    memcpy(other, ids[1], sizeof other);
+    other[CASE_ID_LEN - 1] = other[CASE_ID_LEN - 1] == 'a' ? 'b' : 'a';
+    assert_int_equal(cases_exists(f->intake, other, err, sizeof err), 0);
+
+    intake_destroy(&f->intake);
+    char hash_path[128];
+    snprintf(hash_path, sizeof hash_path, "%s/intake.hashkey", f->dir);
+    f->intake = intake_new_detached(f->db, f->vault, &f->config, hash_path, err, sizeof err);
+    if (!f->intake)
+        fail_msg("intake_new_detached: %s", err);
+    assert_int_equal(cases_exists(f->intake, ids[0], err, sizeof err), 1);
+    /* A row drawn but never stored (a duplicate, a rolled-back batch) is a
+     * gap; the next case still lands in the row its id names. */
+    char unused[CASE_ID_SIZE], next[CASE_ID_SIZE];
+    assert_int_equal(intake_new_case(f->intake, unused), 4);
+    s_store(f, s_contact(&storage, "evt-r4"), next);
+    assert_int_equal(case_id_to_row(&f->intake->case_id_key, next), 5);
+    assert_int_equal(s_query_int(f->db, "SELECT max(id) FROM intake_cases"), 5);
+    assert_int_equal(cases_exists(f->intake, next, err, sizeof err), 1);
+    assert_int_equal(cases_exists(f->intake, unused, err, sizeof err), 0);
+    assert_int_equal(
+        s_query_int(f->db, "SELECT count(*) FROM intake_meta WHERE key = 'case_id_key'"), 1);
+
+    /* A damaged key stops intake at start-up, saying where. */
+    intake_destroy(&f->intake);
+    assert_int_equal(
+        store_exec(f->db, "UPDATE intake_meta SET value = 'not-hex' WHERE key = 'case_id_key'", err,
+                   sizeof err),
+        0);
+    f->intake = intake_new_detached(f->db, f->vault, &f->config, hash_path, err, sizeof err);
+    assert_null(f->intake);
+    assert_string_equal(err, "store table intake_meta, key case_id_key: not a case-id key (32 hex "
+                             "digits)");
+}
+
+/* A case stored at schema step 2, under an id drawn at random, is found
+ * and opens after the store moves to step 3; new cases go on after it. */
+static void test_random_ids_from_before_step_3_still_found(void **state)
+{
+    fixture_t *f = *state;
+    static const char legacy_id[] = "c_legacyidzzzzzz2345ab";
+    char path[160], err[256];
+    snprintf(path, sizeof path, "%s/v2.db", f->dir);
+    sqlite3 *db = store_open(path, intake_migrations, 2, err, sizeof err);
+    if (!db)
+        fail_msg("store_open at step 2: %s", err);
+    assert_int_equal(store_schema_version(db), 2);
+
+    /* The row as the step-2 code wrote it: sealed for its random id. */
+    contact_t storage;
+    Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-legacy");
+    prepare_job_t job;
+    s_prepare_on_thread(f, c, legacy_id, s_prepare_row, &job);
+    char sql[1024];
+    int n = snprintf(sql, sizeof sql,
+                     "INSERT INTO intake_cases (case_id, source, event_id, received_at_ms, "
+                     "accepted_at_ms, channel, crime_category, state, key_id, details");
+    for (int col = 0; col < CASE_COL_COUNT; col++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ", %s", case_sealed_columns[col].column);
+    snprintf(sql + n, sizeof sql - (size_t)n,
+             ", victim_present, victim_language, victim_voicemail) VALUES ('%s', 'hotline-east', "
+             "'evt-legacy', 1, 2, 3, 4, 'WA', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, 'nl', 1)",
+             legacy_id);
+    sqlite3_stmt *insert = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &insert, NULL), SQLITE_OK);
+    sqlite3_bind_int(insert, 1, job.row.key_id);
+    sqlite3_bind_blob(insert, 2, job.row.details, (int)job.row.details_len, SQLITE_STATIC);
+    for (int col = 0; col < CASE_COL_COUNT; col++)
+        sqlite3_bind_blob(insert, 3 + col, job.row.sealed[col], (int)job.row.sealed_len[col],
+                          SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(insert), SQLITE_DONE);
+    sqlite3_finalize(insert);
+    arena_release(&job.arena);
+    store_close(&db);
+
+    db = store_open(path, intake_migrations, INTAKE_MIGRATION_COUNT, err, sizeof err);
+    if (!db)
+        fail_msg("store_open at step 3: %s", err);
+    assert_int_equal(store_schema_version(db), INTAKE_MIGRATION_COUNT);
+    char hash_path[160];
+    snprintf(hash_path, sizeof hash_path, "%s/v2.hashkey", f->dir);
+    intake_t *intake = intake_new_detached(db, f->vault, &f->config, hash_path, err, sizeof err);
+    if (!intake)
+        fail_msg("intake_new_detached: %s", err);
+    assert_int_equal(cases_exists(intake, legacy_id, err, sizeof err), 1);
+    Vigil__V1__CaseSummary *summary = NULL;
+    Vigil__V1__IntakeContact *back = NULL;
+    if (cases_load(intake, legacy_id, &summary, &back, err, sizeof err))
+        fail_msg("cases_load: %s", err);
+    assert_string_equal(summary->case_id, legacy_id);
+    assert_string_equal(back->victim->given_name, "Ottoline");
+    assert_string_equal(back->narrative, "Followed home three times this week.");
+    vigil__v1__case_summary__free_unpacked(summary, NULL);
+    vigil__v1__intake_contact__free_unpacked(back, NULL);
+
+    char fresh[CASE_ID_SIZE];
+    int64_t row = intake_new_case(intake, fresh);
+    assert_int_equal(row, 2);
+    assert_int_equal(store_begin(db), 0);
+    if (cases_store(intake, "hotline-east", c, row, fresh, 5, err, sizeof err))
+        fail_msg("cases_store: %s", err);
+    assert_int_equal(store_commit(db), 0);
+    assert_int_equal(cases_exists(intake, fresh, err, sizeof err), 1);
+    assert_int_equal(cases_exists(intake, "c_legacyidzzzzzz2345aa", err, sizeof err), 0);
+    assert_int_equal(s_query_int(db, "SELECT random_id FROM intake_cases WHERE id = 1"), 1);
+    assert_int_equal(s_query_int(db, "SELECT random_id FROM intake_cases WHERE id = 2"), 0);
+    intake_destroy(&intake);
+    store_close(&db);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -501,6 +668,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tampered_prepared_row_fails_its_integrity_check,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_forward_rows_prepared_on_another_thread, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_case_ids_decipher_to_their_rows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_random_ids_from_before_step_3_still_found, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
