@@ -327,6 +327,8 @@ typedef struct {
     int answered, failures;
     double cpu_us;        /* intake's CPU (user + system) per answered event; 0 for RabbitMQ */
     double written_bytes; /* intake's bytes written per answered event; 0 for RabbitMQ */
+    double bench_cpu_us;  /* this process's (the publishers') CPU per answered event */
+    double machine_us;    /* busy CPU time of the whole machine per answered event */
 } result_t;
 
 /* Bytes process `pid` has written through write()/pwrite() so far
@@ -366,6 +368,30 @@ static long long s_cpu_us(pid_t pid)
     return (long long)((utime + stime) * US_PER_S / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
+/* Busy CPU time of the whole machine (all CPUs, everything but idle and
+ * iowait) in microseconds, from the first line of /proc/stat; -1 if
+ * unreadable. */
+static long long s_machine_busy_us(void)
+{
+    FILE *file = fopen("/proc/stat", "r");
+    if (!file)
+        return -1;
+    unsigned long long user, nice, system, idle, iowait, irq, softirq, steal;
+    int fields = fscanf(file, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system,
+                        &idle, &iowait, &irq, &softirq, &steal);
+    fclose(file);
+    if (fields != 8)
+        return -1;
+    unsigned long long busy = user + nice + system + irq + softirq + steal;
+    return (long long)(busy * US_PER_S / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/* (after - before) / n, or 0 when either reading failed. */
+static double s_per_event(long long before, long long after, size_t n)
+{
+    return n && before >= 0 && after >= before ? (double)(after - before) / (double)n : 0;
+}
+
 static int s_compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -393,6 +419,7 @@ static result_t s_run(target_t target, kit_t *kit, int amqp_port, int run, int e
         workers[t].epoch_ns = epoch_ns;
     long long cpu_before = kit ? s_cpu_us(kit->intake_pid) : -1;
     long long written_before = kit ? s_written_bytes(kit->intake_pid) : -1;
+    long long bench_before = s_cpu_us(getpid()), machine_before = s_machine_busy_us();
     for (int t = 0; t < PUBLISHERS; t++)
         pthread_create(&threads[t], NULL, target == TARGET_VIGIL ? s_vigil_worker : s_rabbit_worker,
                        &workers[t]);
@@ -401,6 +428,7 @@ static result_t s_run(target_t target, kit_t *kit, int amqp_port, int run, int e
     result_t result = {0};
     long long cpu_after = kit ? s_cpu_us(kit->intake_pid) : -1;
     long long written_after = kit ? s_written_bytes(kit->intake_pid) : -1;
+    long long bench_after = s_cpu_us(getpid()), machine_after = s_machine_busy_us();
     long long first = 0, last = 0;
     size_t total = 0;
     for (int t = 0; t < PUBLISHERS; t++) {
@@ -423,10 +451,10 @@ static result_t s_run(target_t target, kit_t *kit, int amqp_port, int run, int e
     result.rate = last > first ? n / ((last - first) / (double)NS_PER_S) : 0;
     result.p50 = n ? all[n / 2] : 0;
     result.p99 = n ? all[n * 99 / 100] : 0;
-    if (n && cpu_before >= 0 && cpu_after >= cpu_before)
-        result.cpu_us = (double)(cpu_after - cpu_before) / (double)n;
-    if (n && written_before >= 0 && written_after >= written_before)
-        result.written_bytes = (double)(written_after - written_before) / (double)n;
+    result.cpu_us = s_per_event(cpu_before, cpu_after, n);
+    result.written_bytes = s_per_event(written_before, written_after, n);
+    result.bench_cpu_us = s_per_event(bench_before, bench_after, n);
+    result.machine_us = s_per_event(machine_before, machine_after, n);
     free(all);
     return result;
 }
@@ -443,6 +471,9 @@ static void s_print(const char *what, const result_t *r)
     if (r->cpu_us > 0)
         printf("   intake CPU %.1f us/event, wrote %.1f KiB/event", r->cpu_us,
                r->written_bytes / BYTES_PER_KIB);
+    if (r->machine_us > 0)
+        printf("   publishers CPU %.1f us/event, machine busy %.1f us/event", r->bench_cpu_us,
+               r->machine_us);
     printf("\n");
 }
 
