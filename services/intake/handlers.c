@@ -236,7 +236,7 @@ static void s_prepare_message(intake_t *intake, const Vigil__V1__Envelope *envel
         return;
     }
     if (p->kind->creates_case) {
-        p->case_row = intake_new_case(intake, p->case_id);
+        p->case_row = intake_new_case(intake, p->now_ms, p->case_id);
         if (!p->case_row) {
             p->failed = true;
             s_copy(p->detail, sizeof p->detail, "case ids exhausted");

@@ -209,9 +209,15 @@ intake_t *intake_from(void *ctx)
     return service_context(ctx);
 }
 
-int64_t intake_new_case(intake_t *intake, char out[CASE_ID_SIZE])
+int64_t intake_new_case(intake_t *intake, int64_t now_ms, char out[CASE_ID_SIZE])
 {
-    int64_t row = atomic_fetch_add(&intake->next_case_row, 1);
+    int64_t floor = now_ms > INTAKE_ROW_EPOCH_MS
+                        ? (now_ms - INTAKE_ROW_EPOCH_MS) * INTAKE_ROWS_PER_MS
+                        : 1; /* a clock before 2026 gives no floor */
+    int64_t next = atomic_load(&intake->next_case_row), row;
+    do
+        row = next > floor ? next : floor;
+    while (!atomic_compare_exchange_weak(&intake->next_case_row, &next, row + 1));
     return case_id_from_row(&intake->case_id_key, row, out) == 0 ? row : 0;
 }
 

@@ -23,6 +23,9 @@
 #include "intake_config.h"
 #include "vigil/service.h"
 
+#define INTAKE_ROW_EPOCH_MS INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
+#define INTAKE_ROWS_PER_MS  128                    /* 2^7: 2^41 ms of 2^48 rows */
+
 /* Prepared statements, one per query intake runs on the hot path. */
 typedef enum {
     STMT_EVENT_CLAIM,         /* insert (source, event_id) into the ledger, or nothing */
@@ -90,12 +93,17 @@ void intake_destroy(intake_t **intake_p);
  * runtime passes to link and admin handlers). Cannot fail. */
 intake_t *intake_from(void *ctx);
 
-/* Reserves the row of a new case and writes its id (case_id.h) into
- * `out`. Rows are handed out in order from one past the largest stored at
- * start-up; a case that is not stored in the end (a duplicate, a rolled
- * back batch) leaves its row unused, which nothing can see. Safe on any
- * thread. Returns the row, or 0 once all CASE_ID_ROW_MAX are taken. */
-int64_t intake_new_case(intake_t *intake, char out[CASE_ID_SIZE]);
+/* Reserves the row of a new case opened at `now_ms` and writes its id
+ * (case_id.h) into `out`. Rows only grow: each is above the last one
+ * handed out (or stored, at start-up) and at least the clock's floor,
+ * INTAKE_ROWS_PER_MS per millisecond since INTAKE_ROW_EPOCH_MS. The floor
+ * is what keeps a store restored from a backup from handing out again a
+ * case id that was given out after the backup was taken (and that triage
+ * and notification may still hold). A case that is not stored in the end
+ * (a duplicate, a rolled-back batch) leaves its row unused, which nothing
+ * can see. Safe on any thread. Returns the row, or 0 once the rows run
+ * out (CASE_ID_ROW_MAX: in 2095). */
+int64_t intake_new_case(intake_t *intake, int64_t now_ms, char out[CASE_ID_SIZE]);
 
 /* The prepared statement `which`, reset and unbound. Cannot fail. */
 sqlite3_stmt *intake_stmt(intake_t *intake, intake_stmt_t which);

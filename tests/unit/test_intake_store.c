@@ -132,15 +132,28 @@ static Vigil__V1__IntakeContact *s_contact(contact_t *s, const char *event_id)
     return &s->c;
 }
 
-static void s_store(fixture_t *f, Vigil__V1__IntakeContact *c, char case_id[CASE_ID_SIZE])
+/* When the tests' cases are accepted, and the first row that time gives. */
+#define NOW_MS    1790000000500LL
+#define NOW_FLOOR ((NOW_MS - INTAKE_ROW_EPOCH_MS) * INTAKE_ROWS_PER_MS)
+
+/* Stores `c` as a new case accepted at `now_ms`; its id goes to `case_id`.
+ * Returns its row. */
+static int64_t s_store_at(fixture_t *f, Vigil__V1__IntakeContact *c, int64_t now_ms,
+                          char case_id[CASE_ID_SIZE])
 {
     char err[256];
-    int64_t row = intake_new_case(f->intake, case_id);
+    int64_t row = intake_new_case(f->intake, now_ms, case_id);
     assert_true(row > 0);
     assert_int_equal(store_begin(f->db), 0);
-    if (cases_store(f->intake, "hotline-east", c, row, case_id, 1790000000500LL, err, sizeof err))
+    if (cases_store(f->intake, "hotline-east", c, row, case_id, now_ms, err, sizeof err))
         fail_msg("cases_store: %s", err);
     assert_int_equal(store_commit(f->db), 0);
+    return row;
+}
+
+static void s_store(fixture_t *f, Vigil__V1__IntakeContact *c, char case_id[CASE_ID_SIZE])
+{
+    s_store_at(f, c, NOW_MS, case_id);
 }
 
 static bool s_file_contains(const char *path, const char *needle)
@@ -399,7 +412,7 @@ static void test_prepared_row_reads_back_like_a_stored_one(void **state)
     Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-p");
     char stored_id[CASE_ID_SIZE], prepared_id[CASE_ID_SIZE];
     s_store(f, c, stored_id);
-    s_store_prepared(f, c, intake_new_case(f->intake, prepared_id), prepared_id, NULL);
+    s_store_prepared(f, c, intake_new_case(f->intake, NOW_MS, prepared_id), prepared_id, NULL);
     /* the caller's message is left as it was */
     assert_string_equal(c->victim->given_name, "Ottoline");
     assert_string_equal(c->narrative, "Followed home three times this week.");
@@ -439,7 +452,7 @@ static void test_tampered_prepared_row_fails_its_integrity_check(void **state)
     contact_t storage;
     Vigil__V1__IntakeContact *c = s_contact(&storage, "evt-t");
     char case_id[CASE_ID_SIZE];
-    s_store_prepared(f, c, intake_new_case(f->intake, case_id), case_id, s_flip_phone_byte);
+    s_store_prepared(f, c, intake_new_case(f->intake, NOW_MS, case_id), case_id, s_flip_phone_byte);
     s_phone_fails_integrity(f, case_id);
 }
 
@@ -499,7 +512,8 @@ static int64_t s_query_int(sqlite3 *db, const char *sql)
     return value;
 }
 
-/* New cases take consecutive rows, and each id deciphers to its row; no
+/* New cases take consecutive rows from the clock's floor on, and each id
+ * deciphers to its row; no
  * index of case ids is written (the partial one holds only ids from before
  * schema step 3), yet a lookup by id reads no table scan. A new intake_t on
  * the same store keeps the key (old ids are still found) and goes on after
@@ -515,7 +529,7 @@ static void test_case_ids_decipher_to_their_rows(void **state)
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT id FROM intake_cases WHERE case_id = '%s'", ids[i]);
         int64_t row = s_query_int(f->db, sql);
-        assert_int_equal(row, i + 1);
+        assert_int_equal(row, NOW_FLOOR + i);
         assert_int_equal(case_id_to_row(&f->intake->case_id_key, ids[i]), row);
         assert_int_equal(cases_exists(f->intake, ids[i], err, sizeof err), 1);
     }
@@ -557,10 +571,10 @@ static void test_case_ids_decipher_to_their_rows(void **state)
     /* A row drawn but never stored (a duplicate, a rolled-back batch) is a
      * gap; the next case still lands in the row its id names. */
     char unused[CASE_ID_SIZE], next[CASE_ID_SIZE];
-    assert_int_equal(intake_new_case(f->intake, unused), 4);
+    assert_int_equal(intake_new_case(f->intake, NOW_MS, unused), NOW_FLOOR + 3);
     s_store(f, s_contact(&storage, "evt-r4"), next);
-    assert_int_equal(case_id_to_row(&f->intake->case_id_key, next), 5);
-    assert_int_equal(s_query_int(f->db, "SELECT max(id) FROM intake_cases"), 5);
+    assert_int_equal(case_id_to_row(&f->intake->case_id_key, next), NOW_FLOOR + 4);
+    assert_int_equal(s_query_int(f->db, "SELECT max(id) FROM intake_cases"), NOW_FLOOR + 4);
     assert_int_equal(cases_exists(f->intake, next, err, sizeof err), 1);
     assert_int_equal(cases_exists(f->intake, unused, err, sizeof err), 0);
     assert_int_equal(
@@ -639,8 +653,8 @@ static void test_random_ids_from_before_step_3_still_found(void **state)
     vigil__v1__intake_contact__free_unpacked(back, NULL);
 
     char fresh[CASE_ID_SIZE];
-    int64_t row = intake_new_case(intake, fresh);
-    assert_int_equal(row, 2);
+    int64_t row = intake_new_case(intake, NOW_MS, fresh);
+    assert_int_equal(row, NOW_FLOOR);
     assert_int_equal(store_begin(db), 0);
     if (cases_store(intake, "hotline-east", c, row, fresh, 5, err, sizeof err))
         fail_msg("cases_store: %s", err);
@@ -648,9 +662,48 @@ static void test_random_ids_from_before_step_3_still_found(void **state)
     assert_int_equal(cases_exists(intake, fresh, err, sizeof err), 1);
     assert_int_equal(cases_exists(intake, "c_legacyidzzzzzz2345aa", err, sizeof err), 0);
     assert_int_equal(s_query_int(db, "SELECT random_id FROM intake_cases WHERE id = 1"), 1);
-    assert_int_equal(s_query_int(db, "SELECT random_id FROM intake_cases WHERE id = 2"), 0);
+    assert_int_equal(s_query_int(db, "SELECT random_id FROM intake_cases WHERE id > 1"), 0);
     intake_destroy(&intake);
     store_close(&db);
+}
+
+/* A store restored from a backup does not hand out again the ids given
+ * out after the backup was taken (triage and notification may hold them):
+ * a second later, the clock's floor is above them. */
+static void test_restored_store_never_reissues_an_id(void **state)
+{
+    fixture_t *f = *state;
+    char backup[160], err[256], sql[256];
+    snprintf(backup, sizeof backup, "%s/backup.db", f->dir);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", backup);
+    assert_int_equal(store_exec(f->db, sql, err, sizeof err), 0);
+    contact_t storage;
+    char given[3][CASE_ID_SIZE];
+    int64_t rows[3];
+    for (int i = 0; i < 3; i++)
+        rows[i] = s_store_at(f,
+                             s_contact(&storage, i == 0   ? "evt-b0"
+                                                 : i == 1 ? "evt-b1"
+                                                          : "evt-b2"),
+                             NOW_MS + i, given[i]);
+
+    intake_destroy(&f->intake);
+    store_close(&f->db);
+    f->db = store_open(backup, intake_migrations, INTAKE_MIGRATION_COUNT, err, sizeof err);
+    if (!f->db)
+        fail_msg("store_open of the backup: %s", err);
+    char hash_path[128];
+    snprintf(hash_path, sizeof hash_path, "%s/intake.hashkey", f->dir);
+    f->intake = intake_new_detached(f->db, f->vault, &f->config, hash_path, err, sizeof err);
+    if (!f->intake)
+        fail_msg("intake_new_detached: %s", err);
+    assert_int_equal(s_query_int(f->db, "SELECT count(*) FROM intake_cases"), 0);
+    char again[CASE_ID_SIZE];
+    int64_t row = s_store_at(f, s_contact(&storage, "evt-b0"), NOW_MS + 1000, again);
+    for (int i = 0; i < 3; i++) {
+        assert_true(row > rows[i]);
+        assert_string_not_equal(again, given[i]);
+    }
 }
 
 int main(void)
@@ -671,6 +724,8 @@ int main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_case_ids_decipher_to_their_rows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_random_ids_from_before_step_3_still_found, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_restored_store_never_reissues_an_id, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
