@@ -112,7 +112,6 @@ static int s_check_good_config(const char *exe, const char *dir)
         listen,
         "drain.timeout_ms = 1234",
         "link.batch_max = 4096",
-        "store.cache_mb = 64",
         "security.insecure = false",
         "lifecycle.send_count = 7",
         "/state/lifecycle.db\"",

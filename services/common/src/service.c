@@ -494,14 +494,6 @@ static int s_open(service_t *self, int *exit_code)
         *exit_code = SERVICE_EXIT_STORE;
         return -1;
     }
-    /* sqlite keeps 2 MiB of pages by default: once a store's random-key
-     * index (intake's case ids) outgrows that, every insert reads a leaf
-     * back from the file (bench_intake: 5-10 % more accepted/s on a store
-     * of 160,000 contacts with 64 MiB). Taken as needed, not up front. */
-    char cache[64];
-    snprintf(cache, sizeof cache, "PRAGMA cache_size = -%lld", (long long)c->store_cache_mb * 1024);
-    if (store_exec(self->db, cache, err, sizeof err) < 0)
-        log_warn("store cache size not set; sqlite's default stays", "error=%s", err);
     /* 0: wake at sqlite's own automatic-checkpoint threshold */
     self->checkpointer = checkpointer_new(self->db, 0, err, sizeof err);
     if (!self->checkpointer && *err) {

@@ -30,7 +30,6 @@ typedef struct {
     char *state_dir;
     char *log_level;
     char *store_path;
-    int64_t store_cache_mb;
     bool insecure;
     char *cert;
     char *allow_dir;
