@@ -7,6 +7,12 @@
  * inbox) must be exactly as before. Then an allowlisted publisher is
  * ACCEPTED, which shows the service was up and listening all along.
  *
+ * Then its cert is removed from the allowlist while its connection stays
+ * open: within the rescan interval (about a second) the same connection
+ * is refused (REJECTED, REASON_NOT_PERMITTED) and stores nothing, and a new
+ * connection with that key gets no answer. Put back, the key is admitted
+ * again, on the old connection and on a new one.
+ *
  * usage: intake_auth_test VIGIL_INTAKE TRIAGE_STANDIN
  */
 #include <arpa/inet.h>
@@ -18,9 +24,11 @@
 #include <unistd.h>
 
 #include "intake_kit.h"
+#include "link_harness.h"
 
 #define SILENCE_MS        1500
 #define ANSWER_MS         5000
+#define RESCAN_WAIT_MS    2500 /* past security.c's rescan interval (1 s) and mtime's second */
 #define MT_CONTACT        VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT
 #define ZMTP_GREETING_MAX 64 /* a ZMTP 3 greeting is 64 bytes; anything else is a reply */
 
@@ -80,6 +88,59 @@ static int s_raw_garbage(kit_t *kit)
     return 0;
 }
 
+/* Removes hotline-east's cert while `hotline`, its open connection, stays
+ * up; then puts it back. */
+static int s_revoke(kit_t *kit, zsock_t *hotline)
+{
+    char allowed[2 * KIT_PATH], cert[KIT_PATH];
+    snprintf(allowed, sizeof allowed, "%s/keys/allow/intake/hotline-east.key", kit->intake_state);
+    kit_cert(kit, "hotline-east", cert);
+    KIT_CHECK(unlink(allowed) == 0, "cannot remove %s", allowed);
+    kit_sleep_ms(RESCAN_WAIT_MS);
+    counts_t before, after;
+    s_counts(kit, &before);
+    kit_contact_t storage;
+    kit_ack_t ack;
+    int rc = kit_request(hotline, MT_CONTACT, &kit_contact(&storage, "auth-revoked", 10)->base,
+                         ANSWER_MS, &ack);
+    KIT_CHECK(rc == 1, "the revoked key's open connection got no answer (%d)", rc);
+    KIT_CHECK(ack.status == VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED &&
+                  ack.reason == VIGIL__V1__REASON_CODE__REASON_NOT_PERMITTED &&
+                  strstr(ack.detail, "allowlist"),
+              "the revoked key's open connection was answered status %d reason %d (%s), not "
+              "REJECTED NOT_PERMITTED",
+              ack.status, ack.reason, ack.detail);
+    s_counts(kit, &after);
+    KIT_CHECK(after.events == before.events && after.cases == before.cases,
+              "the revoked key's request was stored (events %lld -> %lld, cases %lld -> %lld)",
+              before.events, after.events, before.cases, after.cases);
+    zsock_t *fresh = kit_publisher(kit, "hotline-east", NULL);
+    int failed = s_expect_silence(fresh, "revoked key, new connection", 11);
+    zsock_destroy(&fresh);
+    if (failed)
+        return 1;
+
+    KIT_CHECK(harness_copy(cert, allowed) == 0, "cannot put %s back", allowed);
+    kit_sleep_ms(RESCAN_WAIT_MS);
+    KIT_CHECK(kit_request(hotline, MT_CONTACT, &kit_contact(&storage, "auth-back", 12)->base,
+                          ANSWER_MS, &ack) == 1 &&
+                  ack.status == VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED,
+              "the re-admitted key's open connection was not accepted (status %d: %s)", ack.status,
+              ack.detail);
+    fresh = kit_publisher(kit, "hotline-east", NULL);
+    rc = kit_request(fresh, MT_CONTACT, &kit_contact(&storage, "auth-back-new", 13)->base,
+                     ANSWER_MS, &ack);
+    zsock_destroy(&fresh);
+    KIT_CHECK(rc == 1 && ack.status == VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED,
+              "the re-admitted key's new connection was not accepted (%d, status %d)", rc,
+              ack.status);
+    s_counts(kit, &after);
+    KIT_CHECK(after.cases == 3, "expected 3 cases after re-admission, found %lld", after.cases);
+    printf("a revoked key's open connection was refused and stored nothing; re-admitted, it was "
+           "accepted again\n");
+    return 0;
+}
+
 static int s_run(kit_t *kit)
 {
     KIT_CHECK(kit_start_intake(kit) == 0, "intake did not start");
@@ -120,12 +181,13 @@ static int s_run(kit_t *kit)
                           ANSWER_MS, &ack) == 1 &&
                   ack.status == VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED,
               "the allowlisted publisher was not accepted");
-    zsock_destroy(&hotline);
     s_counts(kit, &after);
     KIT_CHECK(after.cases == 1, "expected exactly the one allowlisted case, found %lld",
               after.cases);
     printf("4 unauthenticated callers got no answer and changed nothing\n");
-    return 0;
+    failed = s_revoke(kit, hotline);
+    zsock_destroy(&hotline);
+    return failed;
 }
 
 int main(int argc, char **argv)

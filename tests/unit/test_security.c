@@ -252,6 +252,8 @@ static void test_cert_added_later_is_admitted_and_removed_cert_refused(void **st
     assert_null(s_server_recv(TEST_SILENCE_MS));
     zsock_destroy(&refused);
 
+    uint64_t before = security_allowlist_generation(s_fx.server);
+    assert_int_equal(security_allowlist_generation(s_fx.server), before); /* nothing changed */
     char allowed[PATH_MAX];
     s_path(allowed, "allow/latecomer.key");
     s_copy_file(late_cert, allowed);
@@ -263,6 +265,9 @@ static void test_cert_added_later_is_admitted_and_removed_cert_refused(void **st
     assert_true(zframe_streq(zmsg_last(msg), "after"));
     assert_string_equal(security_peer_name(s_fx.server, zmsg_last(msg)), "latecomer");
     zsock_destroy(&client);
+    /* The name came from a rebuilt table: whoever cached names must see. */
+    uint64_t admitted = security_allowlist_generation(s_fx.server);
+    assert_true(admitted != before);
 
     /* Revoked: remove the file and reload; a frame from that key names
      * nobody, and a new connection is refused. */
@@ -270,6 +275,7 @@ static void test_cert_added_later_is_admitted_and_removed_cert_refused(void **st
     char err[256] = "";
     assert_int_equal(security_reload(s_fx.server, err, sizeof err), 0);
     assert_null(security_peer_name(s_fx.server, zmsg_last(msg)));
+    assert_true(security_allowlist_generation(s_fx.server) != admitted);
     zmsg_destroy(&msg);
     client = s_client(late_secret, s_fx.server_cert);
     assert_int_equal(zstr_send(client, "revoked"), 0);

@@ -131,7 +131,8 @@ struct link_server_t {
     bool prepares;               /* some route has a prepare */
     server_preparer_t *preparer; /* started at attach when `prepares`; else NULL */
     server_peer_t peers[SERVER_PEER_CACHE];
-    size_t peer_next; /* round-robin replacement */
+    size_t peer_next;         /* round-robin replacement */
+    uint64_t peer_generation; /* the allowlist the cached names came from */
     Vigil__V1__AckEntry *entries;
     Vigil__V1__AckEntry **entry_ptrs;
     uint8_t *buffer;
@@ -333,6 +334,16 @@ static void s_prepare(link_server_t *self, link_arena_t *arena, server_item_t *i
                                         item->peer, &arena->allocator);
 }
 
+/* Keeps the message id of a frame that is not decoded, if a scan of its
+ * top-level fields finds one. Cannot fail. */
+static void s_keep_peeked_id(server_item_t *item, const uint8_t *data, size_t size)
+{
+    const uint8_t *id = NULL;
+    size_t id_len = 0;
+    if (link_peek_bytes_field(data, size, LINK_FIELD_MESSAGE_ID, &id, &id_len) == 0)
+        s_keep_id(item, id, id_len);
+}
+
 /* Decodes and checks one frame; rejects it (item->decided) or leaves it for
  * the transaction. Only sizes, type numbers and field numbers reach the
  * detail text, never a value. */
@@ -347,16 +358,18 @@ static void s_check(link_server_t *self, link_arena_t *arena, server_item_t *ite
     const uint8_t *data = zmq_msg_data(&item->body);
     size_t size = zmq_msg_size(&item->body);
     if (!item->peer) {
-        /* Admitted by a key whose cert names no valid holder (security.h). */
+        /* A key whose cert was removed from the allowlist after its
+         * connection was made, or whose cert names no valid holder. The
+         * answer carries the message id, so the sender can tell which
+         * request was refused. */
+        s_keep_peeked_id(item, data, size);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_NOT_PERMITTED,
-                 "the sender's key has no valid name in the allowlist");
+                 "the sender's key is no longer in the allowlist, or its cert names no valid "
+                 "holder");
         return;
     }
     if (size > self->config.max_frame) {
-        const uint8_t *id = NULL;
-        size_t id_len = 0;
-        if (link_peek_bytes_field(data, size, LINK_FIELD_MESSAGE_ID, &id, &id_len) == 0)
-            s_keep_id(item, id, id_len);
+        s_keep_peeked_id(item, data, size);
         snprintf(detail, sizeof detail, "frame of %zu bytes exceeds max_frame %zu", size,
                  self->config.max_frame);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_TOO_LARGE, detail);
@@ -524,6 +537,20 @@ static void s_item_clear(server_item_t *item)
     if (item->has_body)
         zmq_msg_close(&item->body);
     memset(item, 0, sizeof *item); /* the envelope lives in the batch arena */
+}
+
+/* Forgets every cached name when the allowlist changed since they were
+ * looked up: a connection whose key was removed must stop being named (and
+ * so be refused, s_check) within about a second, not when it reconnects.
+ * Once per batch: a lock and a clock read. Cannot fail. */
+static void s_peer_revalidate(link_server_t *self)
+{
+    uint64_t generation = security_allowlist_generation(self->security);
+    if (generation == self->peer_generation)
+        return;
+    memset(self->peers, 0, sizeof self->peers);
+    self->peer_next = 0;
+    self->peer_generation = generation;
 }
 
 /* The cached peer name of a routing id, or NULL. */
@@ -878,6 +905,8 @@ static void s_send_acks(link_server_t *self, server_batch_t *batch)
 static size_t s_receive_batch(link_server_t *self, server_batch_t *batch)
 {
     batch->count = 0;
+    if (self->security)
+        s_peer_revalidate(self);
     while (batch->count < (size_t)self->config.batch_max &&
            s_receive(self, &batch->items[batch->count]))
         batch->count++;

@@ -84,6 +84,7 @@ struct security_t {
     zhashx_t *names; /* name -> name: every name ever seen, freed at destroy */
     s_dir_stamp_t stamp;
     uint64_t checked_ns; /* monotonic time of the last directory check */
+    uint64_t generation; /* counts the rebuilds of `peers` */
 };
 
 static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -186,6 +187,7 @@ static const char *s_intern(security_t *self, const char *name)
 static void s_scan_allowlist(security_t *self)
 {
     zhashx_purge(self->peers);
+    self->generation++;
     self->stamp = s_dir_stamp(self->allow_dir);
     zdir_t *dir = zdir_new(self->allow_dir, NULL);
     if (!dir)
@@ -553,6 +555,17 @@ const char *security_peer_name(security_t *security, zframe_t *frame)
     }
     pthread_mutex_unlock(&security->lock);
     return name;
+}
+
+uint64_t security_allowlist_generation(security_t *security)
+{
+    if (!security || !security->peers)
+        return 0;
+    pthread_mutex_lock(&security->lock);
+    s_refresh_allowlist(security, false);
+    uint64_t generation = security->generation;
+    pthread_mutex_unlock(&security->lock);
+    return generation;
 }
 
 int security_reload(security_t *security, char *err, size_t errlen)

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <czmq.h>
 
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
@@ -66,6 +67,14 @@ int security_apply_client(security_t *security, zsock_t *socket, const char *end
  * server socket), or "local" for non-CURVE transports, or NULL if the key is
  * unknown. The string is borrowed from the security object. */
 const char *security_peer_name(security_t *security, zframe_t *frame);
+
+/* A number that changes whenever the allowlist's key -> name table is
+ * rebuilt (a cert added, changed or removed), checking the directory at
+ * most about once a second; 0 when there is no allowlist. Whoever caches
+ * what security_peer_name() said must forget it when this changes, or a
+ * revoked key would keep its name for as long as its connection lives.
+ * Cannot fail. */
+uint64_t security_allowlist_generation(security_t *security);
 
 /* Re-reads the allowlist directory now (SIGHUP / vigilctl reload): new cert
  * files are admitted and named, removed ones refused, even if the directory
