@@ -11,7 +11,8 @@
 # vigil only needs its `promtool`).
 #
 # Usage: scripts/install-deps.sh [SET...] [--check] [--print]
-#   SET      build | test | runtime | dev | docker | bench   (default: build test)
+#   SET      build | test | runtime | dev | docker | bench | fuzz
+#            (default: build test)
 #   --check  install nothing; list what is missing; exit 1 if anything is
 #   --print  print the packages of the chosen sets, one a line, and exit
 #
@@ -53,6 +54,11 @@ runtime_packages=(
 dev_packages=(
     clang-format
 )
+# For scripts/fuzz.sh: clang and its runtime libraries, which hold libFuzzer
+# (only recommended by clang, so named here).
+fuzz_packages=(
+    clang libclang-rt-14-dev
+)
 # For the benchmarks in tests/bench/ (bench_intake compares vigil-intake
 # with a RabbitMQ broker on loopback; the broker is never started as a
 # system service).
@@ -70,7 +76,7 @@ sets=()
 mode=install
 for arg in "$@"; do
     case "$arg" in
-    build | test | runtime | dev | docker | bench) sets+=("$arg") ;;
+    build | test | runtime | dev | docker | bench | fuzz) sets+=("$arg") ;;
     --check) mode=check ;;
     --print) mode=print ;;
     -h | --help)
@@ -94,6 +100,7 @@ for set in "${sets[@]}"; do
     dev) wanted+=("${dev_packages[@]}") ;;
     docker) wanted+=("${docker_packages[@]}") ;;
     bench) wanted+=("${bench_packages[@]}") ;;
+    fuzz) wanted+=("${fuzz_packages[@]}") ;;
     esac
 done
 

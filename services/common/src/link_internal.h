@@ -50,8 +50,9 @@ uint32_t link_unknown_field(const ProtobufCMessage *message);
 
 /* Finds the top-level bytes field `field_number` in a serialized message
  * without unpacking it (used to answer an oversized frame with its
- * message_id). Sets value and value_len and returns 0, or -1 when the field is
- * absent or the bytes do not parse. Cannot fail otherwise. */
+ * message_id). Sets value and value_len to its last occurrence (the one
+ * protobuf would keep) and returns 0, or -1 when the field is absent or the
+ * bytes do not parse. Cannot fail otherwise. */
 int link_peek_bytes_field(const uint8_t *data, size_t len, uint32_t field_number,
                           const uint8_t **value, size_t *value_len);
 

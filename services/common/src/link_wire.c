@@ -145,6 +145,7 @@ int link_peek_bytes_field(const uint8_t *data, size_t len, uint32_t field_number
 {
     const uint8_t *pos = data;
     const uint8_t *end = data + len;
+    bool found = false;
     while (pos < end) {
         uint64_t tag, size;
         if (s_get_varint(&pos, end, &tag))
@@ -169,10 +170,10 @@ int link_peek_bytes_field(const uint8_t *data, size_t len, uint32_t field_number
         case WIRE_TYPE_LENGTH:
             if (s_get_varint(&pos, end, &size) || size > (uint64_t)(end - pos))
                 return -1;
-            if (number == field_number) {
+            if (number == field_number) { /* the last one wins, as in protobuf */
                 *value = pos;
                 *value_len = (size_t)size;
-                return 0;
+                found = true;
             }
             pos += size;
             break;
@@ -180,7 +181,7 @@ int link_peek_bytes_field(const uint8_t *data, size_t len, uint32_t field_number
             return -1;
         }
     }
-    return -1;
+    return found ? 0 : -1;
 }
 
 size_t link_put_varint(uint8_t *out, uint64_t value)
