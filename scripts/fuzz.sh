@@ -15,7 +15,7 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  per target, default 120
-#   TARGET   envelope, event_line, intake_request (default: all)
+#   TARGET   envelope, event_line, intake_request, config (default: all)
 # Environment: VIGIL_FUZZ_BUILD_DIR (default build-fuzz).
 set -euo pipefail
 
@@ -25,7 +25,7 @@ cd "$root"
 seconds=${1:-120}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config)
 build=${VIGIL_FUZZ_BUILD_DIR:-build-fuzz}
 
 bash scripts/install-deps.sh build test fuzz
@@ -39,11 +39,13 @@ cmake --build "$build" -j2 --target $(printf 'fuzz_%s ' "${targets[@]}") \
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0}
 found=0
 for target in "${targets[@]}"; do
     corpus="$build/corpus/$target"
     artifacts="$build/artifacts/$target"
     regressions="tests/fuzz/regressions/$target"
+    rm -rf "$artifacts"
     mkdir -p "$corpus" "$artifacts" "$regressions"
     "$build/tests/fuzz_${target}_replay" --write-seeds "$corpus" >/dev/null
     echo "== fuzz_$target for ${seconds}s (corpus $corpus)"

@@ -144,8 +144,7 @@ bool intake_config_permits(const intake_config_t *config, const char *name,
 static int s_error(const config_setting_t *setting, char *err, size_t errlen, const char *why,
                    const char *detail)
 {
-    const char *file = setting ? config_setting_source_file(setting) : NULL;
-    snprintf(err, errlen, "%s:%d: key 'intake.sources': %s%s", file ? file : "<config>",
+    snprintf(err, errlen, "%s:%d: key 'intake.sources': %s%s", config_setting_file(setting),
              setting ? config_setting_source_line(setting) : 0, why, detail ? detail : "");
     return -1;
 }

@@ -74,10 +74,12 @@ static bool s_in_list(const char *const *list, const char *key)
     return false;
 }
 
+/* As config_setting_file() (vigil/config.h), which this file cannot link:
+ * the policy tools build it without the runtime. */
 static const char *s_file(const config_setting_t *setting)
 {
     const char *file = setting ? config_setting_source_file(setting) : NULL;
-    return file ? file : "<config>";
+    return file ? file : "<embedded>";
 }
 
 static int s_line(const config_setting_t *setting)

@@ -31,9 +31,8 @@ enum {
 static void s_where(const config_setting_t *setting, const char *key, const char *why, char *err,
                     size_t errlen)
 {
-    const char *file = setting ? config_setting_source_file(setting) : NULL;
     int line = setting ? (int)config_setting_source_line(setting) : 0;
-    snprintf(err, errlen, "%s:%d: key '%s': %s", file ? file : "<embedded>", line, key, why);
+    snprintf(err, errlen, "%s:%d: key '%s': %s", config_setting_file(setting), line, key, why);
 }
 
 static char *s_strdup(const char *text)

@@ -3,9 +3,9 @@
  * Each fuzz_<name>.c is a libFuzzer target: it defines
  * LLVMFuzzerTestOneInput() and checks, for any input, properties a user
  * depends on (the hand-written codec agrees with protobuf-c, a parsed line
- * maps back to itself, a personal value never reaches a pseudonymous view
- * or an error text). A broken property aborts with a message, which both
- * libFuzzer and the replay driver report as a failure.
+ * maps back to itself, a personal value never reaches a pseudonymous view,
+ * a refused config says where). A broken property aborts with a message,
+ * which both libFuzzer and the replay driver report as a failure.
  *
  * Two builds use the same files:
  * - every build links each target with replay_main.c into

@@ -144,6 +144,12 @@ static void s_known_names(const config_section_t *sections, const char *prefix, 
     }
 }
 
+const char *config_setting_file(const config_setting_t *setting)
+{
+    const char *file = setting ? config_setting_source_file(setting) : NULL;
+    return file != NULL ? file : s_embedded_name;
+}
+
 static const char *s_file_of(const config_setting_t *setting, const config_layer_t *layer)
 {
     const char *file = config_setting_source_file(setting);

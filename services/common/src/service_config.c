@@ -166,8 +166,7 @@ static const char *const s_peer_keys[] = {
 static int s_peer_error(const config_setting_t *setting, char *err, size_t errlen, const char *why,
                         const char *key)
 {
-    const char *file = config_setting_source_file(setting);
-    snprintf(err, errlen, "%s:%d: peers entry: %s '%s'", file ? file : "<embedded>",
+    snprintf(err, errlen, "%s:%d: peers entry: %s '%s'", config_setting_file(setting),
              config_setting_source_line(setting), why, key);
     return -1;
 }

@@ -79,6 +79,11 @@ typedef struct {
 int config_load(const char *embedded, const char *path, const config_section_t *sections, char *err,
                 size_t errlen);
 
+/* The file `setting` was read from, for messages: the config file's path,
+ * an @included file, or "<embedded>" for the compiled-in layer (also for
+ * NULL). Cannot fail. */
+const char *config_setting_file(const config_setting_t *setting);
+
 /* Frees the strings and custom values stored by config_load(). Safe to call
  * twice. Cannot fail. */
 void config_release(const config_section_t *sections);
