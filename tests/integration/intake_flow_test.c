@@ -43,7 +43,7 @@ typedef struct {
     int type;
     void (*mutate)(kit_contact_t *s);       /* contact variants */
     const ProtobufCMessage *(*build)(void); /* other messages */
-    int raw; /* 1: garbage payload, 2: contact plus an unknown field */
+    int raw; /* 1: garbage payload, 2: contact plus an unknown field, 3: plus field number 0 */
     int reason;
     const char *field; /* must appear in the detail, or NULL */
 } bad_input_t;
@@ -190,6 +190,8 @@ static const bad_input_t s_bad_inputs[] = {
     {"garbage payload", "hotline-east", MT(INTAKE_CONTACT), NULL, NULL, 1, REASON(MALFORMED), NULL},
     {"unknown field", "hotline-east", MT(INTAKE_CONTACT), NULL, NULL, 2, REASON(UNKNOWN_FIELD),
      NULL},
+    {"field number 0", "hotline-east", MT(INTAKE_CONTACT), NULL, NULL, 3, REASON(UNKNOWN_FIELD),
+     "unknown field number 0"},
 };
 
 static int s_send_bad(kit_t *kit, zsock_t *hotline, zsock_t *jail, const bad_input_t *bad,
@@ -214,7 +216,10 @@ static int s_send_bad(kit_t *kit, zsock_t *hotline, zsock_t *jail, const bad_inp
         len = 13;
     } else {
         len = vigil__v1__intake_contact__pack(c, buffer);
-        memcpy(buffer + len, "\x98\x06\x01", 3); /* field 99, varint 1 */
+        if (bad->raw == 2)
+            memcpy(buffer + len, "\x98\x06\x01", 3); /* field 99, varint 1 */
+        else
+            memcpy(buffer + len, "\x80\x00\x01", 3); /* field 0 (invalid), varint 1 */
         len += 3;
     }
     util_random_id(id);

@@ -489,6 +489,42 @@ static void test_damaged_envelopes_are_declined_or_read_like_protobuf_c(void **s
     assert_true(declined > 0);
 }
 
+/* link_unknown_field() finds unknown fields at any depth, including one
+ * numbered 0, which protobuf-c keeps as unknown (tag 0 once read as "no
+ * unknown field", so the link let such a payload through). */
+static void test_unknown_fields_are_found_even_number_zero(void **state)
+{
+    (void)state;
+    static const uint8_t clean[] = {0x0a, 0x02, 'i', 'd'};
+    static const uint8_t fifteen[] = {0x0a, 0x02, 'i', 'd', 0x78, 0x01};
+    static const uint8_t zero[] = {0x0a, 0x02, 'i', 'd', 0x80, 0x00, 0x05};
+    /* an Ack whose entry (field 1) holds the unknown field 0 */
+    static const uint8_t nested[] = {0x0a, 0x06, 0x0a, 0x01, 'x', 0x80, 0x00, 0x05};
+    uint32_t number = 99;
+    Vigil__V1__Envelope *e = vigil__v1__envelope__unpack(NULL, sizeof clean, clean);
+    assert_non_null(e);
+    assert_false(link_unknown_field(&e->base, &number));
+    vigil__v1__envelope__free_unpacked(e, NULL);
+    e = vigil__v1__envelope__unpack(NULL, sizeof fifteen, fifteen);
+    assert_non_null(e);
+    assert_true(link_unknown_field(&e->base, &number));
+    assert_int_equal(number, 15);
+    vigil__v1__envelope__free_unpacked(e, NULL);
+    e = vigil__v1__envelope__unpack(NULL, sizeof zero, zero);
+    assert_non_null(e);
+    number = 99;
+    assert_true(link_unknown_field(&e->base, &number));
+    assert_int_equal(number, 0);
+    vigil__v1__envelope__free_unpacked(e, NULL);
+    Vigil__V1__Ack *ack = vigil__v1__ack__unpack(NULL, sizeof nested, nested);
+    assert_non_null(ack);
+    assert_int_equal(ack->n_entries, 1);
+    number = 99;
+    assert_true(link_unknown_field(&ack->base, &number));
+    assert_int_equal(number, 0);
+    vigil__v1__ack__free_unpacked(ack, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_envelopes_are_written_byte_for_byte_like_protobuf_c),
         cmocka_unit_test(test_acks_are_written_byte_for_byte_like_protobuf_c),
         cmocka_unit_test(test_damaged_envelopes_are_declined_or_read_like_protobuf_c),
+        cmocka_unit_test(test_unknown_fields_are_found_even_number_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

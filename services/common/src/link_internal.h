@@ -44,9 +44,11 @@ enum {
  * Cannot fail. */
 const ProtobufCMessageDescriptor *link_payload_descriptor(Vigil__V1__MessageType type);
 
-/* The number of the first unknown field found in `message` or any of its
- * sub-messages, or 0 when there is none. Cannot fail. */
-uint32_t link_unknown_field(const ProtobufCMessage *message);
+/* True when `message` or any of its sub-messages holds a field its schema
+ * does not know, with the first one's number in *number (which may be 0:
+ * protobuf-c keeps even that invalid number as an unknown field). Cannot
+ * fail. */
+bool link_unknown_field(const ProtobufCMessage *message, uint32_t *number);
 
 /* Finds the top-level bytes field `field_number` in a serialized message
  * without unpacking it (used to answer an oversized frame with its

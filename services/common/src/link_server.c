@@ -401,8 +401,8 @@ static void s_check(link_server_t *self, link_arena_t *arena, server_item_t *ite
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_UNKNOWN_TYPE, detail);
         return;
     }
-    uint32_t unknown = self->config.reject_unknown_fields ? link_unknown_field(&envelope->base) : 0;
-    if (unknown) {
+    uint32_t unknown = 0;
+    if (self->config.reject_unknown_fields && link_unknown_field(&envelope->base, &unknown)) {
         snprintf(detail, sizeof detail, "envelope field number %u is unknown", unknown);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_UNKNOWN_FIELD, detail);
         return;
@@ -420,8 +420,7 @@ static void s_check(link_server_t *self, link_arena_t *arena, server_item_t *ite
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_MALFORMED, detail);
         return;
     }
-    unknown = self->config.reject_unknown_fields ? link_unknown_field(payload) : 0;
-    if (unknown) {
+    if (self->config.reject_unknown_fields && link_unknown_field(payload, &unknown)) {
         snprintf(detail, sizeof detail, "payload %s has unknown field number %u", descriptor->name,
                  unknown);
         s_reject(item, VIGIL__V1__REASON_CODE__REASON_UNKNOWN_FIELD, detail);

@@ -81,12 +81,15 @@ const ProtobufCMessageDescriptor *link_payload_descriptor(Vigil__V1__MessageType
     return NULL;
 }
 
-static uint32_t s_unknown_field(const ProtobufCMessage *message, int depth)
+/* The first unknown field's number in `message` or its sub-messages,
+ * plus one (protobuf-c keeps a field numbered 0 as unknown too), or 0 when
+ * there is none. */
+static uint64_t s_unknown_field(const ProtobufCMessage *message, int depth)
 {
     if (!message || depth > UNKNOWN_FIELD_MAX_DEPTH)
         return 0;
     if (message->n_unknown_fields > 0)
-        return message->unknown_fields[0].tag;
+        return (uint64_t)message->unknown_fields[0].tag + 1;
     const ProtobufCMessageDescriptor *descriptor = message->descriptor;
     const char *base = (const char *)message;
     for (unsigned i = 0; i < descriptor->n_fields; i++) {
@@ -98,7 +101,7 @@ static uint32_t s_unknown_field(const ProtobufCMessage *message, int depth)
             ProtobufCMessage *const *items =
                 *(ProtobufCMessage *const *const *)(base + field->offset);
             for (size_t k = 0; k < count; k++) {
-                uint32_t found = s_unknown_field(items[k], depth + 1);
+                uint64_t found = s_unknown_field(items[k], depth + 1);
                 if (found)
                     return found;
             }
@@ -107,7 +110,7 @@ static uint32_t s_unknown_field(const ProtobufCMessage *message, int depth)
         if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
             *(const uint32_t *)(base + field->quantifier_offset) != field->id)
             continue;
-        uint32_t found =
+        uint64_t found =
             s_unknown_field(*(ProtobufCMessage *const *)(base + field->offset), depth + 1);
         if (found)
             return found;
@@ -115,9 +118,12 @@ static uint32_t s_unknown_field(const ProtobufCMessage *message, int depth)
     return 0;
 }
 
-uint32_t link_unknown_field(const ProtobufCMessage *message)
+bool link_unknown_field(const ProtobufCMessage *message, uint32_t *number)
 {
-    return s_unknown_field(message, 0);
+    uint64_t found = s_unknown_field(message, 0);
+    if (found)
+        *number = (uint32_t)(found - 1);
+    return found != 0;
 }
 
 /* Reads a varint at *pos; returns 0 or -1 when it runs past `end` or is
