@@ -80,6 +80,10 @@ int line_reader_next(line_reader_t *r, const char **line, size_t *len, bool *too
         char *from = r->buffer + r->start + r->scanned;
         char *newline = memchr(from, '\n', r->end - r->start - r->scanned);
         if (newline != NULL) {
+            /* Over the limit even when it arrived whole with its newline. */
+            if ((size_t)(newline - (r->buffer + r->start)) > r->max_line) {
+                r->discarding = true;
+            }
             return s_emit(r, (size_t)(newline - r->buffer), 1, line, len, too_long);
         }
         r->scanned = r->end - r->start;

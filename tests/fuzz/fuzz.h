@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* libFuzzer's entry points. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,6 +33,15 @@ typedef void (*fuzz_emit_fn)(void *ctx, const uint8_t *data, size_t size);
 /* Produces the target's seed inputs (valid messages of each kind, and a few
  * typical mistakes), each through `emit`. Defined by every target. */
 void fuzz_seeds(fuzz_emit_fn emit, void *ctx);
+
+/* Hands each of the `count` strings of `texts` to `emit`, without its NUL.
+ * For targets whose seeds are text. */
+static inline void fuzz_emit_texts(fuzz_emit_fn emit, void *ctx, const char *const *texts,
+                                   size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        emit(ctx, (const uint8_t *)texts[i], strlen(texts[i]));
+}
 
 /* Aborts with a message naming the broken property. */
 #define FUZZ_CHECK(cond, ...)                                                                      \

@@ -86,6 +86,5 @@ void fuzz_seeds(fuzz_emit_fn emit, void *ctx)
         "state_dir = \"unterminated;\n",
         "metrics = { listen = 9100; };\n",
     };
-    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
-        emit(ctx, (const uint8_t *)configs[i], strlen(configs[i]));
+    fuzz_emit_texts(emit, ctx, configs, sizeof configs / sizeof configs[0]);
 }

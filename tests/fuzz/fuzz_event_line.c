@@ -98,6 +98,5 @@ void fuzz_seeds(fuzz_emit_fn emit, void *ctx)
         "[1, 2, 3]",
         "{\"type\": \"INTAKE_CONTACT\", \"event\": {\"received_at_ms\": -9223372036854775808}}",
     };
-    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
-        emit(ctx, (const uint8_t *)lines[i], strlen(lines[i]));
+    fuzz_emit_texts(emit, ctx, lines, sizeof lines / sizeof lines[0]);
 }
