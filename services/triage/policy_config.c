@@ -354,6 +354,33 @@ static void s_render_value(FILE *out, const config_setting_t *setting)
     }
 }
 
+/* The 1-based line of `text` that is a libconfig @include directive (the
+ * word at the start of a line, after blanks, then blanks and a quote), or
+ * 0. libconfig 1.5 ends the whole process when such a directive names a
+ * directory in text read from a string ("input in flex scanner failed"),
+ * and a region's plugin_config has no folder to include from anyway. */
+static int s_include_line(const char *text)
+{
+    static const char directive[] = "@include";
+    int line = 1;
+    for (const char *p = text; *p; line++) {
+        p += strspn(p, " \t");
+        if (strncmp(p, directive, sizeof directive - 1) == 0) {
+            const char *q = p + sizeof directive - 1;
+            size_t blanks = strspn(q, " \t");
+            if (blanks > 0 && q[blanks] == '"') {
+                return line;
+            }
+        }
+        const char *newline = strchr(p, '\n');
+        if (!newline) {
+            break;
+        }
+        p = newline + 1;
+    }
+    return 0;
+}
+
 int policy_config_text(const config_setting_t *setting, char **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -363,6 +390,16 @@ int policy_config_text(const config_setting_t *setting, char **out, char *err, s
     }
     if (config_setting_type(setting) == CONFIG_TYPE_STRING) {
         const char *text = config_setting_get_string(setting);
+        int include = s_include_line(text);
+        if (include) {
+            if (err && errlen) {
+                snprintf(err, errlen,
+                         "%s:%d: plugin_config text, its line %d: @include is not allowed here "
+                         "(write the settings themselves, or use a plugin_config group)",
+                         s_file(setting), s_line(setting), include);
+            }
+            return -1;
+        }
         config_t check;
         config_init(&check);
         int ok = config_read_string(&check, text) == CONFIG_TRUE;

@@ -113,6 +113,10 @@ static void test_bad_values_are_named(void **state)
                    "duplicate region name");
     s_expect_error("regions = ( { name = \"s\"; plugin = \"rules\"; plugin_config = 3; } );",
                    "plugin_config");
+    /* libconfig 1.5 would end the process on an @include of a folder. */
+    s_expect_error("regions = ( { name = \"s\"; plugin = \"rules\";"
+                   " plugin_config = \"a = 1;\\n  @include \\\"/tmp\\\"\"; } );",
+                   "its line 2: @include is not allowed here");
 }
 
 static void test_roles(void **state)
