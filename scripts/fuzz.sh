@@ -16,7 +16,7 @@
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  per target, default 120
 #   TARGET   envelope, event_line, intake_request, config, pbjson, case_id,
-#            line_reader, csv
+#            line_reader, csv, hsds
 #            (default: all)
 # Environment: VIGIL_FUZZ_BUILD_DIR (default build-fuzz).
 set -euo pipefail
@@ -27,7 +27,7 @@ cd "$root"
 seconds=${1:-120}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config pbjson case_id line_reader csv)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config pbjson case_id line_reader csv hsds)
 build=${VIGIL_FUZZ_BUILD_DIR:-build-fuzz}
 
 bash scripts/install-deps.sh build test fuzz

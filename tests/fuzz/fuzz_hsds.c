@@ -1,0 +1,126 @@
+/* fuzz_hsds.c: importing a partner's HSDS JSON export into triage's
+ * directory.
+ *
+ * `vigilctl directory import` reads files that community partners publish
+ * (services/triage/hsds_import.c). The input is written as an HSDS JSON
+ * export and imported twice into a real triage store. For any input this
+ * target checks that:
+ * - an import either works (rows may be rejected one by one) or fails as
+ *   a whole with a message that names the file;
+ * - importing the same data again changes nothing, as hsds_import.h
+ *   promises: no row inserted or updated, and the same rows rejected.
+ * The directory tables are emptied between inputs. The store runs with
+ * synchronous=OFF: it is thrown away, and the fsyncs would only slow the
+ * fuzzing down.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "hsds_import.h"
+#include "triage_schema.h"
+#include "vigil/store.h"
+
+enum {
+    FUZZ_INPUT_MAX = 1 << 16,
+    FUZZ_PATH = 256,
+    FUZZ_ERR = 512,
+};
+
+static struct {
+    char dir[FUZZ_PATH];
+    char db_path[FUZZ_PATH + 16];
+    char input[FUZZ_PATH + 16];
+    sqlite3 *db;
+} s_fx;
+
+static const char s_empty_directory[] =
+    "DELETE FROM dir_attributes; DELETE FROM dir_phones; DELETE FROM dir_languages;"
+    "DELETE FROM dir_area_keys; DELETE FROM dir_service_areas;"
+    "DELETE FROM dir_service_at_location; DELETE FROM dir_locations;"
+    "DELETE FROM dir_services; DELETE FROM dir_organizations; DELETE FROM dir_taxonomy_terms;"
+    "DELETE FROM dir_imports;";
+
+static void s_cleanup(void)
+{
+    store_close(&s_fx.db);
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    char path[2 * FUZZ_PATH];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", s_fx.db_path, suffixes[i]);
+        unlink(path);
+    }
+    unlink(s_fx.input);
+    rmdir(s_fx.dir);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[FUZZ_ERR];
+    snprintf(s_fx.dir, sizeof s_fx.dir, "/tmp/vigil-fuzz-hsds-XXXXXX");
+    FUZZ_CHECK(mkdtemp(s_fx.dir), "cannot make a temporary directory");
+    atexit(s_cleanup);
+    snprintf(s_fx.db_path, sizeof s_fx.db_path, "%s/triage.db", s_fx.dir);
+    snprintf(s_fx.input, sizeof s_fx.input, "%s/export.json", s_fx.dir);
+    s_fx.db = store_open(s_fx.db_path, triage_migrations, TRIAGE_MIGRATION_COUNT, err, sizeof err);
+    FUZZ_CHECK(s_fx.db, "store: %s", err);
+    FUZZ_CHECK(sqlite3_exec(s_fx.db, "PRAGMA synchronous = OFF", NULL, NULL, NULL) == SQLITE_OK,
+               "PRAGMA synchronous");
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > FUZZ_INPUT_MAX)
+        return 0;
+    FUZZ_CHECK(sqlite3_exec(s_fx.db, s_empty_directory, NULL, NULL, NULL) == SQLITE_OK,
+               "emptying the directory: %s", sqlite3_errmsg(s_fx.db));
+    FILE *f = fopen(s_fx.input, "wb");
+    FUZZ_CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0, "cannot write %s",
+               s_fx.input);
+    hsds_report_t first, second;
+    memset(&first, 0, sizeof first);
+    memset(&second, 0, sizeof second);
+    char err[FUZZ_ERR] = "";
+    if (hsds_import(s_fx.db, s_fx.input, &first, err, sizeof err) != 0) {
+        FUZZ_CHECK(strstr(err, "export.json"), "a refused import does not name the file: \"%s\"",
+                   err);
+        hsds_report_release(&first);
+        return 0;
+    }
+    err[0] = '\0';
+    FUZZ_CHECK(hsds_import(s_fx.db, s_fx.input, &second, err, sizeof err) == 0,
+               "the same file, imported again, is refused: %s", err);
+    FUZZ_CHECK(second.total.inserted == 0 && second.total.updated == 0,
+               "importing the same data again inserted %zu and updated %zu rows (first: %zu "
+               "inserted, %zu rejected)",
+               second.total.inserted, second.total.updated, first.total.inserted,
+               first.total.rejected);
+    FUZZ_CHECK(second.total.rejected == first.total.rejected,
+               "the same data, imported again, had %zu rows rejected instead of %zu",
+               second.total.rejected, first.total.rejected);
+    hsds_report_release(&first);
+    hsds_report_release(&second);
+    return 0;
+}
+
+void fuzz_seeds(fuzz_emit_fn emit, void *ctx)
+{
+    static const char *const exports[] = {
+        ("{\"taxonomy_terms\": [{\"id\": \"term-shelter\", \"code\": \"BH-1800.8500\", \"name\": "
+         "\"shelter\", \"taxonomy\": \"vigil-sample\"}],\n"
+         " \"organizations\": [{\"id\": \"org-1\", \"name\": \"Harbor House\", \"description\": "
+         "\"Shelter\", \"services\": [{\"id\": \"svc-1\", \"name\": \"Emergency shelter\", "
+         "\"status\": \"active\", \"phones\": [{\"id\": \"ph-1\", \"number\": \"+15035550100\"}], "
+         "\"languages\": [{\"id\": \"lang-1\", \"code\": \"es\"}]}]}]}"),
+        "{\"services\": [{\"id\": \"svc-2\", \"name\": \"Legal aid\"}]}",
+        "{\"organizations\": [{\"id\": \"org-2\"}], \"unknown_table\": []}",
+        "{\"services\": \"not an array\"}",
+        "[]",
+        "{\"organizations\": [{\"id\": \"org-3\", \"name\": \"x\"}, {\"id\": \"org-3\", "
+        "\"name\": \"y\"}]}",
+    };
+    fuzz_emit_texts(emit, ctx, exports, sizeof exports / sizeof exports[0]);
+}
