@@ -1,10 +1,12 @@
-/* fuzz_hsds.c: importing a partner's HSDS JSON export into triage's
- * directory.
+/* fuzz_hsds.c: importing a partner's HSDS directory into triage's.
  *
  * `vigilctl directory import` reads files that community partners publish
- * (services/triage/hsds_import.c). The input is written as an HSDS JSON
- * export and imported twice into a real triage store. For any input this
- * target checks that:
+ * (services/triage/hsds_import.c), as a JSON export or as a tabular data
+ * package. The first input byte picks the form: even, the rest is written
+ * as a JSON export; odd, it is one table's CSV file (byte / 2 picks the
+ * table) in a package whose datapackage.json lists just that file. Either
+ * is imported twice into a real triage store. For any input this target
+ * checks that:
  * - an import either works (rows may be rejected one by one) or fails as
  *   a whole with a message that names the file;
  * - importing the same data again changes nothing, as hsds_import.h
@@ -14,6 +16,7 @@
  * fuzzing down.
  */
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -31,6 +34,9 @@ static struct {
     char dir[FUZZ_PATH];
     char db_path[FUZZ_PATH + 16];
     char input[FUZZ_PATH + 16];
+    char package[FUZZ_PATH + 16]; /* the package folder */
+    char manifest[FUZZ_PATH + 48];
+    char table_csv[FUZZ_PATH + 64];
     sqlite3 *db;
 } s_fx;
 
@@ -51,6 +57,10 @@ static void s_cleanup(void)
         unlink(path);
     }
     unlink(s_fx.input);
+    unlink(s_fx.manifest);
+    if (s_fx.table_csv[0])
+        unlink(s_fx.table_csv);
+    rmdir(s_fx.package);
     rmdir(s_fx.dir);
 }
 
@@ -64,6 +74,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     atexit(s_cleanup);
     snprintf(s_fx.db_path, sizeof s_fx.db_path, "%s/triage.db", s_fx.dir);
     snprintf(s_fx.input, sizeof s_fx.input, "%s/export.json", s_fx.dir);
+    snprintf(s_fx.package, sizeof s_fx.package, "%s/package", s_fx.dir);
+    snprintf(s_fx.manifest, sizeof s_fx.manifest, "%s/datapackage.json", s_fx.package);
+    FUZZ_CHECK(mkdir(s_fx.package, 0700) == 0, "cannot make %s", s_fx.package);
     s_fx.db = store_open(s_fx.db_path, triage_migrations, TRIAGE_MIGRATION_COUNT, err, sizeof err);
     FUZZ_CHECK(s_fx.db, "store: %s", err);
     FUZZ_CHECK(sqlite3_exec(s_fx.db, "PRAGMA synchronous = OFF", NULL, NULL, NULL) == SQLITE_OK,
@@ -71,27 +84,58 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static void s_write(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    FUZZ_CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0, "cannot write %s", path);
+}
+
+/* Writes the package: `table`.csv holding `data`, and a manifest listing
+ * it. Returns the CSV's file name (for the error check). */
+static const char *s_write_package(const char *table, const uint8_t *data, size_t size)
+{
+    if (s_fx.table_csv[0])
+        unlink(s_fx.table_csv);
+    snprintf(s_fx.table_csv, sizeof s_fx.table_csv, "%s/%s.csv", s_fx.package, table);
+    s_write(s_fx.table_csv, data, size);
+    char manifest[FUZZ_PATH];
+    int n = snprintf(manifest, sizeof manifest,
+                     "{\"name\": \"fuzz\", \"profile\": \"tabular-data-package\", "
+                     "\"resources\": [{\"name\": \"%s\", \"path\": \"%s.csv\", "
+                     "\"format\": \"csv\"}]}",
+                     table, table);
+    s_write(s_fx.manifest, (const uint8_t *)manifest, (size_t)n);
+    return strrchr(s_fx.table_csv, '/') + 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > FUZZ_INPUT_MAX)
+    if (size < 1 || size > FUZZ_INPUT_MAX)
         return 0;
     FUZZ_CHECK(sqlite3_exec(s_fx.db, s_empty_directory, NULL, NULL, NULL) == SQLITE_OK,
                "emptying the directory: %s", sqlite3_errmsg(s_fx.db));
-    FILE *f = fopen(s_fx.input, "wb");
-    FUZZ_CHECK(f && fwrite(data, 1, size, f) == size && fclose(f) == 0, "cannot write %s",
-               s_fx.input);
+    const char *path = s_fx.input, *named = "export.json";
+    if (data[0] & 1) {
+        size_t tables = 0;
+        while (hsds_table_name(tables))
+            tables++;
+        named = s_write_package(hsds_table_name((data[0] >> 1) % tables), data + 1, size - 1);
+        path = s_fx.package;
+    } else {
+        s_write(s_fx.input, data + 1, size - 1);
+    }
     hsds_report_t first, second;
     memset(&first, 0, sizeof first);
     memset(&second, 0, sizeof second);
     char err[FUZZ_ERR] = "";
-    if (hsds_import(s_fx.db, s_fx.input, &first, err, sizeof err) != 0) {
-        FUZZ_CHECK(strstr(err, "export.json"), "a refused import does not name the file: \"%s\"",
-                   err);
+    if (hsds_import(s_fx.db, path, &first, err, sizeof err) != 0) {
+        FUZZ_CHECK(strstr(err, named) || strstr(err, "datapackage.json"),
+                   "a refused import does not name the file: \"%s\"", err);
         hsds_report_release(&first);
         return 0;
     }
     err[0] = '\0';
-    FUZZ_CHECK(hsds_import(s_fx.db, s_fx.input, &second, err, sizeof err) == 0,
+    FUZZ_CHECK(hsds_import(s_fx.db, path, &second, err, sizeof err) == 0,
                "the same file, imported again, is refused: %s", err);
     FUZZ_CHECK(second.total.inserted == 0 && second.total.updated == 0,
                "importing the same data again inserted %zu and updated %zu rows (first: %zu "
@@ -104,6 +148,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hsds_report_release(&first);
     hsds_report_release(&second);
     return 0;
+}
+
+/* Emits `text` behind the form byte `form`. */
+static void s_emit_form(fuzz_emit_fn emit, void *ctx, uint8_t form, const char *text)
+{
+    size_t len = strlen(text);
+    uint8_t *input = malloc(len + 1);
+    if (!input)
+        return;
+    input[0] = form;
+    memcpy(input + 1, text, len);
+    emit(ctx, input, len + 1);
+    free(input);
 }
 
 void fuzz_seeds(fuzz_emit_fn emit, void *ctx)
@@ -122,5 +179,15 @@ void fuzz_seeds(fuzz_emit_fn emit, void *ctx)
         "{\"organizations\": [{\"id\": \"org-3\", \"name\": \"x\"}, {\"id\": \"org-3\", "
         "\"name\": \"y\"}]}",
     };
-    fuzz_emit_texts(emit, ctx, exports, sizeof exports / sizeof exports[0]);
+    for (size_t i = 0; i < sizeof exports / sizeof exports[0]; i++)
+        s_emit_form(emit, ctx, 0, exports[i]);
+    /* A CSV for each table (form byte 2 * table + 1), then some mistakes. */
+    static const char csv[] =
+        "id,organization_id,name,description,status\r\n"
+        "svc-1,org-1,Harbor Light Shelter,\"24-hour, confidential\",active\r\n"
+        "svc-2,,\"No \"\"org\"\"\",,unknown-status\r\n";
+    for (uint8_t table = 0; hsds_table_name(table); table++)
+        s_emit_form(emit, ctx, (uint8_t)(2 * table + 1), csv);
+    s_emit_form(emit, ctx, 1, "id,name\n\"unterminated\n");
+    s_emit_form(emit, ctx, 3, "");
 }
