@@ -17,7 +17,6 @@
  */
 #include "cases.h"
 
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,15 +24,13 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "arena.h"
 #include "fieldseal.h"
 #include "sealed_tables.h"
 #include "vigil/pii.h"
 
 enum {
-    CASES_ARENA_BYTES = 8192, /* a row this big is prepared without malloc */
-    SCHEMA_DEPTH_MAX = 8,     /* deeper nesting is refused by the schema check */
-    SCHEMA_PATH_MAX = 256,    /* longest dotted field path the check reports */
+    SCHEMA_DEPTH_MAX = 8,  /* deeper nesting is refused by the schema check */
+    SCHEMA_PATH_MAX = 256, /* longest dotted field path the check reports */
     CASE_PARAM_FIRST_SEALED = 11,
     CASE_PARAM_VICTIM_PRESENT = 18, /* then victim_language, victim_voicemail */
     CASE_PARAM_ROW = 21,
@@ -365,20 +362,6 @@ int cases_store_prepared(intake_t *intake, const char *source, const Vigil__V1__
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *c, int64_t row,
-                const char *case_id, int64_t now_ms, char *err, size_t errlen)
-{
-    alignas(max_align_t) unsigned char buffer[CASES_ARENA_BYTES];
-    arena_t arena;
-    arena_init(&arena, buffer, sizeof buffer);
-    cases_prepared_t prepared;
-    int rc = cases_prepare(intake->vault, c, case_id, &arena.allocator, &prepared, err, errlen);
-    if (rc == 0)
-        rc = cases_store_prepared(intake, source, c, row, case_id, now_ms, &prepared, err, errlen);
-    arena_release(&arena); /* wipes */
-    return rc;
-}
-
 /* --- read -------------------------------------------------------------- */
 
 #define CASE_SELECT_COLUMNS                                                                        \
@@ -389,11 +372,13 @@ int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *
                         "victim_email, victim_street_address, narrative, offender_names, "         \
                         "victim_present, victim_language, victim_voicemail"
 
-/* ?2 is the row the id deciphers to (0 for none); an id drawn at random
- * before schema step 3 is found through the partial index instead. */
-static const char s_load_sql[] = "SELECT " CASE_LOAD_COLUMNS " FROM intake_cases WHERE id = ?2 AND "
-                                 "case_id = ?1 UNION ALL SELECT " CASE_LOAD_COLUMNS
-                                 " FROM intake_cases WHERE random_id = 1 AND case_id = ?1";
+static const char s_load_sql[] = CASES_BY_ID_SQL(CASE_LOAD_COLUMNS);
+
+void cases_bind_id(intake_t *intake, sqlite3_stmt *stmt, const char *case_id)
+{
+    sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, case_id_to_row(&intake->case_id_key, case_id));
+}
 
 enum {
     LOAD_COL_DETAILS = 7,
@@ -473,8 +458,7 @@ static int s_open_sealed(intake_t *intake, sqlite3_stmt *stmt, const char *case_
 int cases_exists(intake_t *intake, const char *case_id, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = intake_stmt(intake, STMT_CASE_EXISTS);
-    sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, case_id_to_row(&intake->case_id_key, case_id));
+    cases_bind_id(intake, stmt, case_id);
     int rc = sqlite3_step(stmt);
     int known = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
     if (known < 0)
@@ -494,8 +478,7 @@ int cases_load(intake_t *intake, const char *case_id, Vigil__V1__CaseSummary **s
         snprintf(err, errlen, "case read: %s", sqlite3_errmsg(intake->db));
         return -1;
     }
-    sqlite3_bind_text(stmt, 1, case_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, case_id_to_row(&intake->case_id_key, case_id));
+    cases_bind_id(intake, stmt, case_id);
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_ROW) {
         if (rc == SQLITE_DONE)

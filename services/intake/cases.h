@@ -25,17 +25,23 @@ enum {
 };
 
 /* Checks that every [pii] field an IntakeContact can hold is one that
- * cases_store() seals and leaves out of the clear `details` column. Run once
+ * cases_prepare() seals and leaves out of the clear `details` column. Run once
  * at start-up; intake must not store contacts when it fails. Returns 0, or
  * -1 naming the unsealed field in `err`. */
 int cases_check_schema(char *err, size_t errlen);
 
-/* Inserts `contact` (validated) from `source` as case `case_id` in row
- * `row` (both from intake_new_case()), inside the caller's transaction:
- * cases_prepare() then cases_store_prepared(). The contact is left as it
- * was. Returns 0, or -1 with a message (never personal data) in `err`. */
-int cases_store(intake_t *intake, const char *source, Vigil__V1__IntakeContact *contact,
-                int64_t row, const char *case_id, int64_t now_ms, char *err, size_t errlen);
+/* The query that finds case ?1 and selects `columns` from its row. Bind
+ * with cases_bind_id(): ?2 is the row the id deciphers to (0 for none),
+ * and an id drawn at random before schema step 3 is found through the
+ * partial index intake_cases_random_id instead. Neither branch scans. */
+#define CASES_BY_ID_SQL(columns)                                                                   \
+    "SELECT " columns                                                                              \
+    " FROM intake_cases WHERE id = ?2 AND case_id = ?1 UNION ALL SELECT " columns                  \
+    " FROM intake_cases WHERE random_id = 1 AND case_id = ?1"
+
+/* Binds case id `case_id` (borrowed) to a CASES_BY_ID_SQL statement.
+ * Cannot fail. */
+void cases_bind_id(intake_t *intake, sqlite3_stmt *stmt, const char *case_id);
 
 /* A case row's bytes, built ahead of its transaction by cases_prepare(). */
 typedef struct {

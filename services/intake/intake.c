@@ -41,10 +41,7 @@ static const char *const s_sql[STMT_COUNT] = {
     [STMT_CONFIRMATION_INSERT] =
         "INSERT INTO intake_confirmations (source, event_id, subscription_id, custody_event_id, "
         "confirmed_at_ms, accepted_at_ms, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    /* ?2 is the row the id deciphers to (0 for none); an id drawn at random
-     * before schema step 3 is found through the partial index instead. */
-    [STMT_CASE_EXISTS] = "SELECT 1 FROM intake_cases WHERE id = ?2 AND case_id = ?1 UNION ALL "
-                         "SELECT 1 FROM intake_cases WHERE random_id = 1 AND case_id = ?1",
+    [STMT_CASE_EXISTS] = CASES_BY_ID_SQL("1"),
     [STMT_CASE_LAST_ROW] = "SELECT ifnull(max(id), 0) FROM intake_cases",
 };
 

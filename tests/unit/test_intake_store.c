@@ -136,6 +136,24 @@ static Vigil__V1__IntakeContact *s_contact(contact_t *s, const char *event_id)
 #define NOW_MS    1790000000500LL
 #define NOW_FLOOR ((NOW_MS - INTAKE_ROW_EPOCH_MS) * INTAKE_ROWS_PER_MS)
 
+/* Inserts `c` as case `case_id` in row `row`, inside the caller's
+ * transaction, the way intake's handler does: cases_prepare(), then
+ * cases_store_prepared(). Returns 0, or -1 with a message in `err`. */
+static int s_cases_store(intake_t *intake, Vigil__V1__IntakeContact *c, int64_t row,
+                         const char *case_id, int64_t now_ms, char *err, size_t errlen)
+{
+    alignas(max_align_t) unsigned char buffer[8192];
+    arena_t arena;
+    arena_init(&arena, buffer, sizeof buffer);
+    cases_prepared_t prepared;
+    int rc = cases_prepare(intake->vault, c, case_id, &arena.allocator, &prepared, err, errlen);
+    if (rc == 0)
+        rc = cases_store_prepared(intake, "hotline-east", c, row, case_id, now_ms, &prepared, err,
+                                  errlen);
+    arena_release(&arena);
+    return rc;
+}
+
 /* Stores `c` as a new case accepted at `now_ms`; its id goes to `case_id`.
  * Returns its row. */
 static int64_t s_store_at(fixture_t *f, Vigil__V1__IntakeContact *c, int64_t now_ms,
@@ -145,8 +163,8 @@ static int64_t s_store_at(fixture_t *f, Vigil__V1__IntakeContact *c, int64_t now
     int64_t row = intake_new_case(f->intake, now_ms, case_id);
     assert_true(row > 0);
     assert_int_equal(store_begin(f->db), 0);
-    if (cases_store(f->intake, "hotline-east", c, row, case_id, now_ms, err, sizeof err))
-        fail_msg("cases_store: %s", err);
+    if (s_cases_store(f->intake, c, row, case_id, now_ms, err, sizeof err))
+        fail_msg("cases_store_prepared: %s", err);
     assert_int_equal(store_commit(f->db), 0);
     return row;
 }
@@ -656,8 +674,8 @@ static void test_random_ids_from_before_step_3_still_found(void **state)
     int64_t row = intake_new_case(intake, NOW_MS, fresh);
     assert_int_equal(row, NOW_FLOOR);
     assert_int_equal(store_begin(db), 0);
-    if (cases_store(intake, "hotline-east", c, row, fresh, 5, err, sizeof err))
-        fail_msg("cases_store: %s", err);
+    if (s_cases_store(intake, c, row, fresh, 5, err, sizeof err))
+        fail_msg("cases_store_prepared: %s", err);
     assert_int_equal(store_commit(db), 0);
     assert_int_equal(cases_exists(intake, fresh, err, sizeof err), 1);
     assert_int_equal(cases_exists(intake, "c_legacyidzzzzzz2345aa", err, sizeof err), 0);
