@@ -47,21 +47,48 @@ static const char *const s_sql[STMT_COUNT] = {
 
 #define CASE_ID_KEY_NAME "case_id_key"
 
-/* Reads the store's case-id key from intake_meta, first creating it (a
- * fresh random one) in a store that has none. Returns 0, or -1 with a
- * message in `err`. */
+/* Reads the store's case-id key from intake_meta into `key`. Returns 1,
+ * 0 when the store has none yet, or -1 with a message in `err`. */
+static int s_read_case_id_key(sqlite3 *db, case_id_key_t *key, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc =
+        sqlite3_prepare_v2(db, "SELECT value FROM intake_meta WHERE key = ?1", -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, CASE_ID_KEY_NAME, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+    }
+    const char *text = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+    int found = rc == SQLITE_DONE ? 0 : 1;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        snprintf(err, errlen, "store table intake_meta, key %s: %s", CASE_ID_KEY_NAME,
+                 sqlite3_errmsg(db));
+        found = -1;
+    } else if (rc == SQLITE_ROW && (!text || strlen(text) != CASE_ID_KEY_HEX - 1 ||
+                                    sodium_hex2bin(key->bytes, sizeof key->bytes, text,
+                                                   CASE_ID_KEY_HEX - 1, NULL, NULL, NULL) != 0)) {
+        snprintf(err, errlen, "store table intake_meta, key %s: not a case-id key (32 hex digits)",
+                 CASE_ID_KEY_NAME);
+        found = -1;
+    }
+    sqlite3_finalize(stmt);
+    return found;
+}
+
+/* Reads the store's case-id key, first creating a fresh random one in a
+ * store that has none (its first start). Returns 0, or -1 with a message
+ * in `err`. */
 static int s_load_case_id_key(sqlite3 *db, case_id_key_t *key, char *err, size_t errlen)
 {
-    case_id_key_t fresh;
-    case_id_key_new(&fresh);
+    int found = s_read_case_id_key(db, key, err, errlen);
+    if (found != 0)
+        return found > 0 ? 0 : -1;
+    case_id_key_new(key);
     char hex[CASE_ID_KEY_HEX];
-    sodium_bin2hex(hex, sizeof hex, fresh.bytes, sizeof fresh.bytes);
-    sodium_memzero(&fresh, sizeof fresh);
+    sodium_bin2hex(hex, sizeof hex, key->bytes, sizeof key->bytes);
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO intake_meta (key, value) VALUES (?1, ?2) "
-                                "ON CONFLICT (key) DO NOTHING",
-                                -1, &stmt, NULL);
+    int rc = sqlite3_prepare_v2(db, "INSERT INTO intake_meta (key, value) VALUES (?1, ?2)", -1,
+                                &stmt, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, CASE_ID_KEY_NAME, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, hex, -1, SQLITE_STATIC);
@@ -71,22 +98,10 @@ static int s_load_case_id_key(sqlite3 *db, case_id_key_t *key, char *err, size_t
     sodium_memzero(hex, sizeof hex);
     if (rc != SQLITE_DONE) {
         snprintf(err, errlen, "storing the case-id key: %s", sqlite3_errmsg(db));
+        sodium_memzero(key, sizeof *key);
         return -1;
     }
-    rc = sqlite3_prepare_v2(db, "SELECT value FROM intake_meta WHERE key = ?1", -1, &stmt, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, CASE_ID_KEY_NAME, -1, SQLITE_STATIC);
-        rc = sqlite3_step(stmt);
-    }
-    const char *text = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
-    bool ok = text && strlen(text) == CASE_ID_KEY_HEX - 1 &&
-              sodium_hex2bin(key->bytes, sizeof key->bytes, text, CASE_ID_KEY_HEX - 1, NULL, NULL,
-                             NULL) == 0;
-    if (!ok)
-        snprintf(err, errlen, "store table intake_meta, key %s: %s", CASE_ID_KEY_NAME,
-                 rc == SQLITE_ROW ? "not a case-id key (32 hex digits)" : sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
-    return ok ? 0 : -1;
+    return 0;
 }
 
 static void s_register_metrics(intake_t *intake)
