@@ -19,30 +19,20 @@
 
 enum {
     FUZZ_INPUT_MAX = 1 << 16,
-    FUZZ_PATH = 256,
+    FUZZ_PATH = 600, /* a fuzz_tempdir() path and a file name */
     FUZZ_ERR = 256,
 };
 
-static char s_dir[FUZZ_PATH];
-static char s_input[FUZZ_PATH + 16];
-static char s_again[FUZZ_PATH + 16];
-
-static void s_cleanup(void)
-{
-    unlink(s_input);
-    unlink(s_again);
-    rmdir(s_dir);
-}
+static char s_input[FUZZ_PATH];
+static char s_again[FUZZ_PATH];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    snprintf(s_dir, sizeof s_dir, "/tmp/vigil-fuzz-csv-XXXXXX");
-    FUZZ_CHECK(mkdtemp(s_dir), "cannot make a temporary directory");
-    snprintf(s_input, sizeof s_input, "%s/input.csv", s_dir);
-    snprintf(s_again, sizeof s_again, "%s/again.csv", s_dir);
-    atexit(s_cleanup);
+    const char *dir = fuzz_tempdir("csv");
+    snprintf(s_input, sizeof s_input, "%s/input.csv", dir);
+    snprintf(s_again, sizeof s_again, "%s/again.csv", dir);
     return 0;
 }
 

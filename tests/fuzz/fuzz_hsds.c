@@ -26,12 +26,11 @@
 
 enum {
     FUZZ_INPUT_MAX = 1 << 16,
-    FUZZ_PATH = 256,
+    FUZZ_PATH = 600, /* a fuzz_tempdir() path and a file name */
     FUZZ_ERR = 512,
 };
 
 static struct {
-    char dir[FUZZ_PATH];
     char db_path[FUZZ_PATH + 16];
     char input[FUZZ_PATH + 16];
     char package[FUZZ_PATH + 16]; /* the package folder */
@@ -47,21 +46,9 @@ static const char s_empty_directory[] =
     "DELETE FROM dir_services; DELETE FROM dir_organizations; DELETE FROM dir_taxonomy_terms;"
     "DELETE FROM dir_imports;";
 
-static void s_cleanup(void)
+static void s_close(void)
 {
     store_close(&s_fx.db);
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    char path[2 * FUZZ_PATH];
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", s_fx.db_path, suffixes[i]);
-        unlink(path);
-    }
-    unlink(s_fx.input);
-    unlink(s_fx.manifest);
-    if (s_fx.table_csv[0])
-        unlink(s_fx.table_csv);
-    rmdir(s_fx.package);
-    rmdir(s_fx.dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -69,16 +56,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char err[FUZZ_ERR];
-    snprintf(s_fx.dir, sizeof s_fx.dir, "/tmp/vigil-fuzz-hsds-XXXXXX");
-    FUZZ_CHECK(mkdtemp(s_fx.dir), "cannot make a temporary directory");
-    atexit(s_cleanup);
-    snprintf(s_fx.db_path, sizeof s_fx.db_path, "%s/triage.db", s_fx.dir);
-    snprintf(s_fx.input, sizeof s_fx.input, "%s/export.json", s_fx.dir);
-    snprintf(s_fx.package, sizeof s_fx.package, "%s/package", s_fx.dir);
+    const char *dir = fuzz_tempdir("hsds");
+    snprintf(s_fx.db_path, sizeof s_fx.db_path, "%s/triage.db", dir);
+    snprintf(s_fx.input, sizeof s_fx.input, "%s/export.json", dir);
+    snprintf(s_fx.package, sizeof s_fx.package, "%s/package", dir);
     snprintf(s_fx.manifest, sizeof s_fx.manifest, "%s/datapackage.json", s_fx.package);
     FUZZ_CHECK(mkdir(s_fx.package, 0700) == 0, "cannot make %s", s_fx.package);
     s_fx.db = store_open(s_fx.db_path, triage_migrations, TRIAGE_MIGRATION_COUNT, err, sizeof err);
     FUZZ_CHECK(s_fx.db, "store: %s", err);
+    atexit(s_close); /* runs before the folder is removed */
     FUZZ_CHECK(sqlite3_exec(s_fx.db, "PRAGMA synchronous = OFF", NULL, NULL, NULL) == SQLITE_OK,
                "PRAGMA synchronous");
     return 0;

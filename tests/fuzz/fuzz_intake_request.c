@@ -36,7 +36,7 @@
 
 enum {
     FUZZ_SWAPS_MAX = 512, /* [pii] strings replaced in one contact */
-    FUZZ_PATH = 256,
+    FUZZ_PATH = 600,      /* a fuzz_tempdir() path and a file name */
     FUZZ_ERR = 256,
 };
 
@@ -50,7 +50,6 @@ static const Vigil__V1__MessageType s_types[] = {
 #define FUZZ_TYPES (sizeof s_types / sizeof s_types[0])
 
 static struct {
-    char dir[FUZZ_PATH];
     sqlite3 *db;
     vault_t *vault;
     intake_config_t config;
@@ -58,19 +57,11 @@ static struct {
     char case_id[CASE_ID_SIZE];
 } s_fx;
 
-static void s_cleanup(void)
+static void s_close(void)
 {
     intake_destroy(&s_fx.intake);
     store_close(&s_fx.db);
     vault_destroy(&s_fx.vault);
-    const char *files[] = {"intake.db", "intake.db-wal", "intake.db-shm", "intake.vault",
-                           "intake.hashkey"};
-    char path[2 * FUZZ_PATH];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", s_fx.dir, files[i]);
-        unlink(path);
-    }
-    rmdir(s_fx.dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -78,12 +69,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char db[2 * FUZZ_PATH], vault[2 * FUZZ_PATH], hashkey[2 * FUZZ_PATH], err[FUZZ_ERR];
-    snprintf(s_fx.dir, sizeof s_fx.dir, "/tmp/vigil-fuzz-intake-XXXXXX");
-    FUZZ_CHECK(mkdtemp(s_fx.dir), "cannot make a temporary directory");
-    atexit(s_cleanup);
-    snprintf(db, sizeof db, "%s/intake.db", s_fx.dir);
-    snprintf(vault, sizeof vault, "%s/intake.vault", s_fx.dir);
-    snprintf(hashkey, sizeof hashkey, "%s/intake.hashkey", s_fx.dir);
+    const char *dir = fuzz_tempdir("intake");
+    atexit(s_close); /* runs before the folder is removed */
+    snprintf(db, sizeof db, "%s/intake.db", dir);
+    snprintf(vault, sizeof vault, "%s/intake.vault", dir);
+    snprintf(hashkey, sizeof hashkey, "%s/intake.hashkey", dir);
     s_fx.db = store_open(db, intake_migrations, INTAKE_MIGRATION_COUNT, err, sizeof err);
     FUZZ_CHECK(s_fx.db, "store: %s", err);
     FUZZ_CHECK(vault_create_keyfile(vault, err, sizeof err) == 0, "vault: %s", err);
