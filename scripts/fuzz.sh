@@ -27,7 +27,7 @@ cd "$root"
 seconds=${1:-120}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config pbjson case_id line_reader csv hsds)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config config_include pbjson case_id line_reader csv hsds)
 build=${VIGIL_FUZZ_BUILD_DIR:-build-fuzz}
 
 bash scripts/install-deps.sh build test fuzz
@@ -53,7 +53,7 @@ for target in "${targets[@]}"; do
     echo "== fuzz_$target for ${seconds}s (corpus $corpus)"
     set +e
     "$build/tests/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$artifacts/" "$corpus" "$regressions" 2>"$build/fuzz_$target.log"
+        -artifact_prefix="$artifacts/" "$corpus" "$regressions" >/dev/null 2>"$build/fuzz_$target.log"
     rc=$?
     set -e
     grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE)" \

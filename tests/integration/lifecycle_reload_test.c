@@ -4,8 +4,10 @@
  * A real vigil-lifecycle runs at log_level info. Its config file is changed
  * to debug and it gets SIGHUP: debug lines appear (from the reload hook and
  * for each probe it then stores) and vigil_reloads_total on /metrics goes
- * from 0 to 1. Then the file is broken (a libconfig syntax error, then a
- * wrong type) and it gets SIGHUP again: each time it logs an error naming
+ * from 0 to 1. Then the file is broken (a libconfig syntax error, a wrong
+ * type, an @include of a folder, an @include of a FIFO: libconfig 1.5
+ * alone would end the process on the folder and block forever on the
+ * FIFO) and it gets SIGHUP again: each time it logs an error naming
  * the file and the line, keeps the old settings (still debug,
  * reloads_total still 1) and keeps serving: /healthz 200, and probes sent
  * over the link are acked and stored. Put back to info, a last SIGHUP stops
@@ -16,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lifecycle_kit.h"
 #include "vigil/service.h"
@@ -96,6 +99,11 @@ static int s_setup(reload_t *t)
                                  .metrics_port = kit_free_port(),
                                  .log_level = "info"};
     KIT_CHECK(kit_write_config(t->config, &t->settings) == 0, "cannot write %s", t->config);
+    char folder[KIT_PATH_MAX], fifo[KIT_PATH_MAX];
+    kit_join(folder, t->dir, "conf.d");
+    kit_join(fifo, t->dir, "pipe");
+    KIT_CHECK(mkdir(folder, 0700) == 0 && mkfifo(fifo, 0600) == 0,
+              "cannot make the folder and FIFO to include");
     t->pid = kit_spawn(t->exe, t->config, t->log, NULL);
     KIT_CHECK(t->pid > 0, "cannot start");
     if (kit_wait_log(t->pid, t->log, KIT_STARTED, NULL, 1, RELOAD_TIMEOUT_MS)) {
@@ -203,6 +211,10 @@ int main(int argc, char **argv)
                                        3, 1) ||
                  s_check_broken_reload(&t, "wrong type",
                                        "state_dir = \"%s\";\n\n\nlog_level = 5;\n", 4, 2) ||
+                 s_check_broken_reload(&t, "@include of a folder",
+                                       "state_dir = \"%s\";\n\n\n\n@include \"conf.d\"\n", 5, 3) ||
+                 s_check_broken_reload(&t, "@include of a FIFO",
+                                       "state_dir = \"%s\";\n\n\n\n\n@include \"pipe\"\n", 6, 4) ||
                  s_check_back_to_info(&t);
     if (failed)
         kit_dump(t.log);

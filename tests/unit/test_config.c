@@ -4,7 +4,8 @@
  * section, a custom "peers" list), then loads real files from a temporary
  * directory on top of embedded text and checks the three layers, and that
  * every mistake (unknown key or group, wrong type, out of range, missing
- * required key, syntax error) is refused with the file and line named.
+ * required key, syntax error, an @include of anything but a regular file)
+ * is refused with the file and line named.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -341,6 +342,95 @@ static void test_syntax_error_names_file_and_line(void **state)
     assert_non_null(strstr(fixture->err, "No such file"));
 }
 
+/* Writes `text` to the file `name` in the fixture's folder. */
+static void s_write_beside(fixture_t *fixture, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", fixture->dir, name);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+static void test_include_reads_a_file_beside_the_config(void **state)
+{
+    fixture_t *fixture = *state;
+    s_write_beside(fixture, "region.conf", "intake = { region = \"WA\"; };\n");
+    assert_int_equal(s_load(fixture, s_embedded,
+                            "state_dir = \"/srv\";\n"
+                            "/* not a directive:\n"
+                            "@include \"conf.d\"\n"
+                            "*/\n"
+                            "@include \"region.conf\"\n"),
+                     0);
+    assert_string_equal(fixture->intake.region, "WA");
+    config_release(fixture->sections);
+
+    /* Nor is a line of a string, nor a comment line: conf.d is a folder. */
+    char folder[256];
+    snprintf(folder, sizeof(folder), "%s/conf.d", fixture->dir);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    assert_int_equal(s_load(fixture, NULL,
+                            "intake = { region = \"two\n"
+                            "@include \\\"conf.d\\\"\"; };\n"
+                            "# @include \"conf.d\"\n"),
+                     0);
+    assert_string_equal(fixture->intake.region, "two\n@include \"conf.d\"");
+}
+
+/* libconfig 1.5 alone would end the process on the folder ("input in flex
+ * scanner failed", exit 2) and block forever opening the FIFO. */
+static void test_include_of_a_folder_or_fifo_is_refused(void **state)
+{
+    fixture_t *fixture = *state;
+    char path[256], where[256];
+    snprintf(path, sizeof(path), "%s/conf.d", fixture->dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/pipe", fixture->dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+
+    snprintf(where, sizeof(where), "%s:2: @include \"conf.d\"", fixture->path);
+    const char *const folder[] = {where, "is a folder", "only a regular file", NULL};
+    s_assert_refused(fixture, NULL, "state_dir = \"/srv\";\n  @include \"conf.d\"\n", folder);
+
+    snprintf(where, sizeof(where), "%s:3: @include \"pipe\"", fixture->path);
+    const char *const fifo[] = {where, "is a FIFO", NULL};
+    s_assert_refused(fixture, NULL, "\n\n@include\t\"pipe\"\n", fifo);
+
+    /* One level down, the included file's own line is named. */
+    s_write_beside(fixture, "part.conf", "log_level = \"info\";\n@include \"pipe\"\n");
+    snprintf(where, sizeof(where), "%s/part.conf:2: @include \"pipe\"", fixture->dir);
+    const char *const nested[] = {where, "is a FIFO", NULL};
+    s_assert_refused(fixture, NULL, "@include \"part.conf\"\n", nested);
+
+    /* The config file itself. */
+    snprintf(fixture->path, sizeof(fixture->path), "%s/pipe", fixture->dir);
+    assert_int_equal(
+        config_load(NULL, fixture->path, fixture->sections, fixture->err, sizeof(fixture->err)),
+        -1);
+    assert_non_null(strstr(fixture->err, "pipe: cannot read the config file: it is a FIFO"));
+}
+
+static void test_include_of_a_missing_or_absolute_path_is_refused(void **state)
+{
+    fixture_t *fixture = *state;
+    char where[512];
+    snprintf(where, sizeof(where), "%s:1: @include \"nope.conf\": cannot read %s/nope.conf",
+             fixture->path, fixture->dir);
+    const char *const missing[] = {where, "No such file", NULL};
+    s_assert_refused(fixture, NULL, "@include \"nope.conf\"\n", missing);
+
+    /* libconfig 1.5 would read it as <folder>//etc/..., so say why. */
+    s_write_beside(fixture, "region.conf", "intake = { region = \"WA\"; };\n");
+    char absolute[512];
+    snprintf(absolute, sizeof(absolute), "@include \"%s/region.conf\"\n", fixture->dir);
+    snprintf(where, sizeof(where), "%s:1: @include \"%s/region.conf\"", fixture->path,
+             fixture->dir);
+    const char *const refused[] = {where, "an absolute path is not followed", NULL};
+    s_assert_refused(fixture, NULL, absolute, refused);
+}
+
 static void test_custom_parser_errors_pass_through(void **state)
 {
     fixture_t *fixture = *state;
@@ -397,6 +487,9 @@ int main(void)
         TEST(test_out_of_range_is_refused),
         TEST(test_required_key_must_be_set),
         TEST(test_syntax_error_names_file_and_line),
+        TEST(test_include_reads_a_file_beside_the_config),
+        TEST(test_include_of_a_folder_or_fifo_is_refused),
+        TEST(test_include_of_a_missing_or_absolute_path_is_refused),
         TEST(test_custom_parser_errors_pass_through),
         TEST(test_release_frees_and_can_repeat),
         TEST(test_dump_prints_effective_values),

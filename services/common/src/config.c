@@ -12,6 +12,9 @@
  */
 #include "vigil/config.h"
 
+#include "config_include.h"
+#include "vigil/util.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -50,20 +53,6 @@ typedef struct {
     const config_key_t *key;
     void *base;
 } config_slot_t;
-
-static int s_fail(char *err, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int s_fail(char *err, size_t errlen, const char *format, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(err, errlen, format, args);
-        va_end(args);
-    }
-    return -1;
-}
 
 static void *s_field(const config_slot_t *slot)
 {
@@ -173,7 +162,7 @@ static int s_check_group(const config_setting_t *group, const char *prefix,
         const char *file = s_file_of(child, layer);
         int line = config_setting_source_line(child);
         if (path_len < 0 || (size_t)path_len >= sizeof(path)) {
-            return s_fail(err, errlen, "%s:%d: key '%.64s...': name too long", file, line, path);
+            return util_fail(err, errlen, "%s:%d: key '%.64s...': name too long", file, line, path);
         }
         config_slot_t slot;
         if (s_find(sections, path, &slot)) {
@@ -181,8 +170,8 @@ static int s_check_group(const config_setting_t *group, const char *prefix,
         }
         if (s_is_group(sections, path)) {
             if (config_setting_type(child) != CONFIG_TYPE_GROUP) {
-                return s_fail(err, errlen, "%s:%d: key '%s': expected a group { ... }", file, line,
-                              path);
+                return util_fail(err, errlen, "%s:%d: key '%s': expected a group { ... }", file,
+                                 line, path);
             }
             if (s_check_group(child, path, sections, layer, err, errlen) < 0) {
                 return -1;
@@ -191,9 +180,10 @@ static int s_check_group(const config_setting_t *group, const char *prefix,
         }
         char known[CONFIG_DIR_MAX];
         s_known_names(sections, prefix, known, sizeof(known));
-        return s_fail(err, errlen, "%s:%d: key '%s': unknown %s (known %s%s%s: %s)", file, line,
-                      path, config_setting_type(child) == CONFIG_TYPE_GROUP ? "group" : "key",
-                      prefix[0] ? "in '" : "at the top level", prefix, prefix[0] ? "'" : "", known);
+        return util_fail(err, errlen, "%s:%d: key '%s': unknown %s (known %s%s%s: %s)", file, line,
+                         path, config_setting_type(child) == CONFIG_TYPE_GROUP ? "group" : "key",
+                         prefix[0] ? "in '" : "at the top level", prefix, prefix[0] ? "'" : "",
+                         known);
     }
     return 0;
 }
@@ -203,8 +193,9 @@ static int s_check_range(const config_slot_t *slot, double value, const char *fi
 {
     const config_key_t *key = slot->key;
     if (s_has_range(key) && (value < (double)key->min || value > (double)key->max)) {
-        return s_fail(err, errlen, "%s:%d: key '%s': %g is out of range [%" PRId64 ", %" PRId64 "]",
-                      file, line, key->key, value, key->min, key->max);
+        return util_fail(err, errlen,
+                         "%s:%d: key '%s': %g is out of range [%" PRId64 ", %" PRId64 "]", file,
+                         line, key->key, value, key->min, key->max);
     }
     return 0;
 }
@@ -225,9 +216,10 @@ static int s_store_setting(const config_slot_t *slot, const config_setting_t *se
         }
         int64_t value = config_setting_get_int64(setting);
         if (s_has_range(key) && (value < key->min || value > key->max)) {
-            return s_fail(err, errlen,
-                          "%s:%d: key '%s': %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]",
-                          file, line, key->key, value, key->min, key->max);
+            return util_fail(err, errlen,
+                             "%s:%d: key '%s': %" PRId64 " is out of range [%" PRId64 ", %" PRId64
+                             "]",
+                             file, line, key->key, value, key->min, key->max);
         }
         *(int64_t *)s_field(slot) = value;
         return 0;
@@ -244,7 +236,7 @@ static int s_store_setting(const config_slot_t *slot, const config_setting_t *se
         }
         char *copy = strdup(config_setting_get_string(setting));
         if (copy == NULL) {
-            return s_fail(err, errlen, "%s:%d: key '%s': out of memory", file, line, key->key);
+            return util_fail(err, errlen, "%s:%d: key '%s': out of memory", file, line, key->key);
         }
         char **field = s_field(slot);
         free(*field);
@@ -266,8 +258,8 @@ static int s_store_setting(const config_slot_t *slot, const config_setting_t *se
     case CONFIG_CUSTOM:
         return 0; /* parsed once, from the winning layer, in s_parse_custom() */
     }
-    return s_fail(err, errlen, "%s:%d: key '%s': wrong type, expected %s", file, line, key->key,
-                  s_type_names[key->type]);
+    return util_fail(err, errlen, "%s:%d: key '%s': wrong type, expected %s", file, line, key->key,
+                     s_type_names[key->type]);
 }
 
 /* Parses a default from its text form in the table. */
@@ -283,12 +275,12 @@ static int s_store_default(const config_slot_t *slot, char *err, size_t errlen)
         if (text != NULL) {
             value = strtoll(text, &end, 0);
             if (end == text || *end != '\0' || errno != 0) {
-                return s_fail(err, errlen, "%s: key '%s': default '%s' is not an integer",
-                              s_defaults_name, key->key, text);
+                return util_fail(err, errlen, "%s: key '%s': default '%s' is not an integer",
+                                 s_defaults_name, key->key, text);
             }
             if (s_has_range(key) && (value < key->min || value > key->max)) {
-                return s_fail(err, errlen, "%s: key '%s': default %s is out of range",
-                              s_defaults_name, key->key, text);
+                return util_fail(err, errlen, "%s: key '%s': default %s is out of range",
+                                 s_defaults_name, key->key, text);
             }
         }
         *(int64_t *)s_field(slot) = value;
@@ -298,8 +290,8 @@ static int s_store_default(const config_slot_t *slot, char *err, size_t errlen)
         bool value = false;
         if (text != NULL) {
             if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0) {
-                return s_fail(err, errlen, "%s: key '%s': default '%s' is not true or false",
-                              s_defaults_name, key->key, text);
+                return util_fail(err, errlen, "%s: key '%s': default '%s' is not true or false",
+                                 s_defaults_name, key->key, text);
             }
             value = strcmp(text, "true") == 0;
         }
@@ -309,7 +301,7 @@ static int s_store_default(const config_slot_t *slot, char *err, size_t errlen)
     case CONFIG_STRING: {
         char *copy = NULL;
         if (text != NULL && (copy = strdup(text)) == NULL) {
-            return s_fail(err, errlen, "%s: key '%s': out of memory", s_defaults_name, key->key);
+            return util_fail(err, errlen, "%s: key '%s': out of memory", s_defaults_name, key->key);
         }
         *(char **)s_field(slot) = copy;
         return 0;
@@ -319,12 +311,12 @@ static int s_store_default(const config_slot_t *slot, char *err, size_t errlen)
         if (text != NULL) {
             value = strtod(text, &end);
             if (end == text || *end != '\0' || errno != 0) {
-                return s_fail(err, errlen, "%s: key '%s': default '%s' is not a number",
-                              s_defaults_name, key->key, text);
+                return util_fail(err, errlen, "%s: key '%s': default '%s' is not a number",
+                                 s_defaults_name, key->key, text);
             }
             if (s_has_range(key) && (value < (double)key->min || value > (double)key->max)) {
-                return s_fail(err, errlen, "%s: key '%s': default %s is out of range",
-                              s_defaults_name, key->key, text);
+                return util_fail(err, errlen, "%s: key '%s': default %s is out of range",
+                                 s_defaults_name, key->key, text);
             }
         }
         *(double *)s_field(slot) = value;
@@ -336,6 +328,32 @@ static int s_store_default(const config_slot_t *slot, char *err, size_t errlen)
     return 0;
 }
 
+int config_read_operator_file(config_t *config, const char *path, char *err, size_t errlen)
+{
+    /* @include paths are relative to the including file's folder. */
+    char dir[CONFIG_DIR_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    const char *include_dir = slash == NULL ? "." : dir[0] != '\0' ? dir : "/";
+    if (config_check_includes(path, include_dir, err, errlen) != 0) {
+        return -1;
+    }
+    config_set_include_dir(config, include_dir);
+    if (config_read_file(config, path) == CONFIG_TRUE) {
+        return 0;
+    }
+    if (config_error_type(config) == CONFIG_ERR_FILE_IO) {
+        return util_fail(err, errlen, "%s: cannot read the config file (or a file it includes)",
+                         path);
+    }
+    const char *file = config_error_file(config);
+    return util_fail(err, errlen, "%s:%d: cannot parse: %s", file != NULL ? file : path,
+                     config_error_line(config), config_error_text(config));
+}
+
 /* Reads one layer: embedded text when `path` is NULL, else the file. */
 static int s_read_layer(config_layer_t *layer, const char *text, const char *path, char *err,
                         size_t errlen)
@@ -343,36 +361,14 @@ static int s_read_layer(config_layer_t *layer, const char *text, const char *pat
     config_init(&layer->config);
     layer->loaded = true;
     layer->name = path != NULL ? path : s_embedded_name;
-    int ok;
     if (path != NULL) {
-        FILE *probe = fopen(path, "r");
-        if (probe == NULL) {
-            return s_fail(err, errlen, "%s: cannot read the config file: %s", path,
-                          strerror(errno));
-        }
-        fclose(probe);
-        /* @include paths are relative to the including file's folder. */
-        char dir[CONFIG_DIR_MAX];
-        snprintf(dir, sizeof(dir), "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            config_set_include_dir(&layer->config, dir[0] != '\0' ? dir : "/");
-        }
-        ok = config_read_file(&layer->config, path);
-    } else {
-        ok = config_read_string(&layer->config, text);
+        return config_read_operator_file(&layer->config, path, err, errlen);
     }
-    if (ok == CONFIG_TRUE) {
+    if (config_read_string(&layer->config, text) == CONFIG_TRUE) {
         return 0;
     }
-    if (config_error_type(&layer->config) == CONFIG_ERR_FILE_IO) {
-        return s_fail(err, errlen, "%s: cannot read the config file (or a file it includes)",
-                      layer->name);
-    }
-    const char *file = config_error_file(&layer->config);
-    return s_fail(err, errlen, "%s:%d: cannot parse: %s", file != NULL ? file : layer->name,
-                  config_error_line(&layer->config), config_error_text(&layer->config));
+    return util_fail(err, errlen, "%s:%d: cannot parse: %s", s_embedded_name,
+                     config_error_line(&layer->config), config_error_text(&layer->config));
 }
 
 /* Checks a layer for unknown keys, then stores every scalar key it sets. */
@@ -422,8 +418,8 @@ static int s_finish(const config_layer_t *layers, size_t count, const char *path
                     return -1;
                 }
             } else if (key->default_value == NULL && setting == NULL) {
-                return s_fail(err, errlen, "%s: key '%s': required, but not set",
-                              path != NULL ? path : s_embedded_name, key->key);
+                return util_fail(err, errlen, "%s: key '%s': required, but not set",
+                                 path != NULL ? path : s_embedded_name, key->key);
             }
         }
     }
@@ -435,7 +431,7 @@ int config_load(const char *embedded, const char *path, const config_section_t *
 {
     config_layer_t layers[LAYER_COUNT] = {0};
     int rc = -1;
-    s_fail(err, errlen, "%s", "");
+    util_fail(err, errlen, "%s", "");
 
     for (const config_section_t *section = sections; section->keys != NULL; section++) {
         for (const config_key_t *key = section->keys; key->key != NULL; key++) {

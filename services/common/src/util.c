@@ -7,6 +7,7 @@
  */
 #include "vigil/util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,15 @@ uint32_t util_random_below(uint32_t bound)
 {
     s_sodium_ready();
     return bound == 0 ? 0 : randombytes_uniform(bound);
+}
+
+int util_fail(char *err, size_t errlen, const char *format, ...)
+{
+    if (err != NULL && errlen > 0) {
+        va_list args;
+        va_start(args, format);
+        vsnprintf(err, errlen, format, args);
+        va_end(args);
+    }
+    return -1;
 }

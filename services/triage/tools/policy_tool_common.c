@@ -14,6 +14,7 @@
 #include "directory.h"
 #include "hsds_import.h"
 #include "policy_trust.h"
+#include "vigil/config.h"
 #include "vigil/store.h"
 
 /* First bytes of every sqlite database file. */
@@ -55,9 +56,7 @@ int tool_load_regions(const char *path, policy_region_list_t *out, char *err, si
     config_t cfg;
     config_init(&cfg);
     int rc = -1;
-    if (config_read_file(&cfg, path) != CONFIG_TRUE) {
-        snprintf(err, errlen, "%s:%d: %s", config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                 config_error_line(&cfg), config_error_text(&cfg));
+    if (config_read_operator_file(&cfg, path, err, errlen) != 0) {
         goto done;
     }
     config_setting_t *one = config_lookup(&cfg, "region");

@@ -84,6 +84,15 @@ int config_load(const char *embedded, const char *path, const config_section_t *
  * NULL). Cannot fail. */
 const char *config_setting_file(const config_setting_t *setting);
 
+/* Reads the libconfig file `path` into `config` (config_init()ed by the
+ * caller), as config_load() reads an operator's file: @include paths are
+ * read from the file's folder, and every @include must name a regular
+ * file there (libconfig 1.5 alone would end the process on a folder and
+ * block forever opening a FIFO). For tools that read a service's config
+ * file. Returns 0, or -1 with "FILE:LINE: why" or "FILE: why" in `err`;
+ * an included file is named as its @include wrote it. */
+int config_read_operator_file(config_t *config, const char *path, char *err, size_t errlen);
+
 /* Frees the strings and custom values stored by config_load(). Safe to call
  * twice. Cannot fail. */
 void config_release(const config_section_t *sections);

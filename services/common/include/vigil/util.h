@@ -1,5 +1,5 @@
-/* util.h: small helpers every service needs: clocks, random ids and a
- * bounded string copy. Nothing here allocates.
+/* util.h: small helpers every service needs: clocks, random ids, a
+ * bounded string copy and error messages. Nothing here allocates.
  */
 #ifndef VIGIL_UTIL_H
 #define VIGIL_UTIL_H
@@ -31,5 +31,11 @@ uint32_t util_random_below(uint32_t bound);
  * the format parsing, for hot paths. Returns the length written. Cannot
  * fail. */
 size_t util_copy(char *out, size_t size, const char *text);
+
+/* Writes a printf-style message into `err` (`errlen` bytes; nothing when
+ * `err` is NULL or `errlen` 0) and returns -1, so that a function that
+ * fails can `return util_fail(err, errlen, "...", ...);`. Cannot fail. */
+int util_fail(char *err, size_t errlen, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
