@@ -59,19 +59,6 @@ struct admin_server_t {
     size_t table_count;
 };
 
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-}
-
 /* "STATUS" for ADMIN_COMMAND_STATUS, or "42" for an unknown number. */
 static const char *s_command_name(int command, char *buf, size_t buflen)
 {
@@ -88,26 +75,26 @@ admin_server_t *admin_server_new(const char *endpoint, security_t *security, siz
                                  char *err, size_t errlen)
 {
     if (!endpoint || !*endpoint) {
-        s_set_err(err, errlen, "no admin endpoint given");
+        util_fail(err, errlen, "no admin endpoint given");
         return NULL;
     }
     admin_server_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_set_err(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
         return NULL;
     }
     self->security = security;
     self->endpoint = strdup(endpoint);
     self->socket = zsock_new(ZMQ_ROUTER);
     if (!self->endpoint || !self->socket) {
-        s_set_err(err, errlen, "cannot create the admin socket");
+        util_fail(err, errlen, "cannot create the admin socket");
         goto fail;
     }
     if (strncmp(endpoint, s_ipc_prefix, sizeof s_ipc_prefix - 1) == 0) {
         const char *path = endpoint + sizeof s_ipc_prefix - 1;
         struct sockaddr_un probe;
         if (!*path || strlen(path) >= sizeof probe.sun_path) {
-            s_set_err(err, errlen,
+            util_fail(err, errlen,
                       "admin endpoint %s: an ipc path is 1 to %zu bytes; use a shorter state "
                       "directory or set admin.endpoint",
                       endpoint, sizeof probe.sun_path - 1);
@@ -115,7 +102,7 @@ admin_server_t *admin_server_new(const char *endpoint, security_t *security, siz
         }
         self->ipc_path = strdup(path);
         if (!self->ipc_path) {
-            s_set_err(err, errlen, "out of memory");
+            util_fail(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -302,26 +289,26 @@ static int s_on_request(zloop_t *loop, zsock_t *socket, void *arg)
 int admin_server_attach(admin_server_t *admin, zloop_t *loop, char *err, size_t errlen)
 {
     if (!admin || !loop) {
-        s_set_err(err, errlen, "no admin server or loop");
+        util_fail(err, errlen, "no admin server or loop");
         return -1;
     }
     if (admin->loop) {
-        s_set_err(err, errlen, "admin endpoint %s is already attached", admin->endpoint);
+        util_fail(err, errlen, "admin endpoint %s is already attached", admin->endpoint);
         return -1;
     }
     if (zsock_bind(admin->socket, "%s", admin->endpoint) < 0) {
-        s_set_err(err, errlen, "cannot bind admin endpoint %s: %s", admin->endpoint,
+        util_fail(err, errlen, "cannot bind admin endpoint %s: %s", admin->endpoint,
                   zmq_strerror(zmq_errno()));
         return -1;
     }
     char *last = zsock_last_endpoint(admin->socket); /* czmq: the caller frees it */
     admin->bound = last ? last : strdup(admin->endpoint);
     if (admin->ipc_path && chmod(admin->ipc_path, ADMIN_SOCKET_MODE) != 0) {
-        s_set_err(err, errlen, "admin socket %s: chmod: %s", admin->ipc_path, strerror(errno));
+        util_fail(err, errlen, "admin socket %s: chmod: %s", admin->ipc_path, strerror(errno));
         return -1;
     }
     if (zloop_reader(loop, admin->socket, s_on_request, admin) != 0) {
-        s_set_err(err, errlen, "cannot add the admin socket to the loop");
+        util_fail(err, errlen, "cannot add the admin socket to the loop");
         return -1;
     }
     zloop_reader_set_tolerant(loop, admin->socket);
@@ -387,7 +374,7 @@ static int s_client_security(zsock_t *socket, const char *endpoint, const char *
         strncmp(endpoint, s_inproc_prefix, sizeof s_inproc_prefix - 1) == 0)
         return 0;
     if (!client_cert || !*client_cert || !server_key || !*server_key) {
-        s_set_err(err, errlen,
+        util_fail(err, errlen,
                   "%s: a TCP admin endpoint needs a client secret cert and the service's "
                   "public key",
                   endpoint);
@@ -407,20 +394,20 @@ Vigil__V1__AdminReply *admin_call(const char *endpoint, const char *client_cert,
                                   int timeout_ms, char *err, size_t errlen)
 {
     if (!endpoint || !*endpoint || !request) {
-        s_set_err(err, errlen, "no endpoint or request");
+        util_fail(err, errlen, "no endpoint or request");
         return NULL;
     }
     if (strncmp(endpoint, s_ipc_prefix, sizeof s_ipc_prefix - 1) == 0) {
         const char *path = endpoint + sizeof s_ipc_prefix - 1;
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-            s_set_err(err, errlen, "no admin socket at %s: is the service running?", path);
+            util_fail(err, errlen, "no admin socket at %s: is the service running?", path);
             return NULL;
         }
     }
     zsock_t *socket = zsock_new(ZMQ_DEALER);
     if (!socket) {
-        s_set_err(err, errlen, "cannot create a socket");
+        util_fail(err, errlen, "cannot create a socket");
         return NULL;
     }
     zsock_set_linger(socket, 0);
@@ -431,12 +418,12 @@ Vigil__V1__AdminReply *admin_call(const char *endpoint, const char *client_cert,
     if (s_client_security(socket, endpoint, client_cert, server_key, err, errlen) != 0)
         goto done;
     if (zsock_connect(socket, "%s", endpoint) != 0) {
-        s_set_err(err, errlen, "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        util_fail(err, errlen, "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto done;
     }
     frame = s_pack_request(request, id);
     if (!frame || zframe_send(&frame, socket, 0) != 0) {
-        s_set_err(err, errlen, "cannot send the request to %s", endpoint);
+        util_fail(err, errlen, "cannot send the request to %s", endpoint);
         goto done;
     }
     uint64_t deadline =
@@ -447,7 +434,7 @@ Vigil__V1__AdminReply *admin_call(const char *endpoint, const char *client_cert,
         zsock_set_rcvtimeo(socket, remaining);
         zmsg_t *msg = remaining > 0 ? zmsg_recv(socket) : NULL;
         if (!msg) {
-            s_set_err(err, errlen,
+            util_fail(err, errlen,
                       "no reply from %s within %d ms (is the service running and are the keys "
                       "right?)",
                       endpoint, timeout_ms);
@@ -463,13 +450,13 @@ Vigil__V1__AdminReply *admin_call(const char *endpoint, const char *client_cert,
             continue;
         }
         if (!envelope || envelope->type != VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_ADMIN_REPLY) {
-            s_set_err(err, errlen, "%s answered with something that is not an admin reply",
+            util_fail(err, errlen, "%s answered with something that is not an admin reply",
                       endpoint);
         } else {
             reply =
                 vigil__v1__admin_reply__unpack(NULL, envelope->payload.len, envelope->payload.data);
             if (!reply)
-                s_set_err(err, errlen, "%s sent a malformed AdminReply", endpoint);
+                util_fail(err, errlen, "%s sent a malformed AdminReply", endpoint);
         }
         if (envelope)
             vigil__v1__envelope__free_unpacked(envelope, NULL);

@@ -30,6 +30,7 @@
 
 #include "vigil/log.h"
 #include "vigil/pii.h"
+#include "vigil/util.h"
 
 #define METRICS_PREFIX       "vigil_"
 #define METRICS_SERVICE_KEY  "service"
@@ -99,19 +100,6 @@ struct metrics_t {
     metrics_probe_fn ready;
     void *probe_ctx;
 };
-
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-}
 
 static bool s_ends_with(const char *text, const char *suffix)
 {
@@ -608,7 +596,7 @@ static int s_split_listen(const char *listen, char *host, size_t hostlen, long *
 {
     const char *colon = strrchr(listen, ':');
     if (!colon || colon == listen) {
-        s_set_err(err, errlen, "metrics.listen '%s': expected HOST:PORT, e.g. 127.0.0.1:9100",
+        util_fail(err, errlen, "metrics.listen '%s': expected HOST:PORT, e.g. 127.0.0.1:9100",
                   listen);
         return -1;
     }
@@ -619,7 +607,7 @@ static int s_split_listen(const char *listen, char *host, size_t hostlen, long *
         len -= 2;
     }
     if (len == 0 || len >= hostlen) {
-        s_set_err(err, errlen, "metrics.listen '%s': bad host", listen);
+        util_fail(err, errlen, "metrics.listen '%s': bad host", listen);
         return -1;
     }
     memcpy(host, start, len);
@@ -628,7 +616,7 @@ static int s_split_listen(const char *listen, char *host, size_t hostlen, long *
     errno = 0;
     *port = strtol(colon + 1, &end, METRICS_DECIMAL);
     if (errno || !end || *end || end == colon + 1 || *port < 0 || *port > METRICS_PORT_MAX) {
-        s_set_err(err, errlen, "metrics.listen '%s': port must be 0 to %d", listen,
+        util_fail(err, errlen, "metrics.listen '%s': port must be 0 to %d", listen,
                   METRICS_PORT_MAX);
         return -1;
     }
@@ -650,7 +638,7 @@ static int s_listen_socket(const char *spec, int *bound_port, char *err, size_t 
     snprintf(port_text, sizeof port_text, "%ld", port);
     int rc = getaddrinfo(host, port_text, &hints, &found);
     if (rc != 0) {
-        s_set_err(err, errlen, "metrics.listen '%s': %s", spec, gai_strerror(rc));
+        util_fail(err, errlen, "metrics.listen '%s': %s", spec, gai_strerror(rc));
         return -1;
     }
     int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol);
@@ -658,7 +646,7 @@ static int s_listen_socket(const char *spec, int *bound_port, char *err, size_t 
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, found->ai_addr, found->ai_addrlen) != 0 ||
         listen(fd, METRICS_LISTEN_BACKLOG) != 0) {
-        s_set_err(err, errlen, "metrics.listen '%s': %s", spec, strerror(errno));
+        util_fail(err, errlen, "metrics.listen '%s': %s", spec, strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(found);
@@ -668,7 +656,7 @@ static int s_listen_socket(const char *spec, int *bound_port, char *err, size_t 
     struct sockaddr_storage addr;
     socklen_t addrlen = sizeof addr;
     if (getsockname(fd, (struct sockaddr *)&addr, &addrlen) != 0) {
-        s_set_err(err, errlen, "metrics.listen '%s': getsockname: %s", spec, strerror(errno));
+        util_fail(err, errlen, "metrics.listen '%s': getsockname: %s", spec, strerror(errno));
         close(fd);
         return -1;
     }
@@ -681,11 +669,11 @@ int metrics_serve(metrics_t *metrics, const char *listen, metrics_probe_fn healt
                   metrics_probe_fn ready, void *ctx, char *err, size_t errlen)
 {
     if (!metrics || !listen) {
-        s_set_err(err, errlen, "no registry or listen address");
+        util_fail(err, errlen, "no registry or listen address");
         return -1;
     }
     if (metrics->daemon) {
-        s_set_err(err, errlen, "metrics are already served");
+        util_fail(err, errlen, "metrics are already served");
         return -1;
     }
     int port = 0;
@@ -701,7 +689,7 @@ int metrics_serve(metrics_t *metrics, const char *listen, metrics_probe_fn healt
                          (unsigned int)METRICS_HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
                          (unsigned int)METRICS_HTTP_TIMEOUT_S, MHD_OPTION_END);
     if (!metrics->daemon) {
-        s_set_err(err, errlen, "metrics.listen '%s': libmicrohttpd could not start", listen);
+        util_fail(err, errlen, "metrics.listen '%s': libmicrohttpd could not start", listen);
         close(fd);
         return -1;
     }

@@ -87,19 +87,6 @@ struct security_t {
     uint64_t generation; /* counts the rebuilds of `peers` */
 };
 
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(err, errlen, fmt, args);
-    va_end(args);
-}
-
 static bool s_ends_with(const char *text, const char *suffix)
 {
     size_t text_len = strlen(text);
@@ -248,7 +235,7 @@ static int s_zap_acquire(const char *allow_dir, char *err, size_t errlen)
     pthread_mutex_lock(&s_zap.lock);
     if (s_zap.actor) {
         if (strcmp(s_zap.allow_dir, allow_dir) != 0) {
-            s_set_err(err, errlen,
+            util_fail(err, errlen,
                       "allowlist %s: this process already admits clients from %s; one process "
                       "serves one allowlist",
                       allow_dir, s_zap.allow_dir);
@@ -262,7 +249,7 @@ static int s_zap_acquire(const char *allow_dir, char *err, size_t errlen)
     s_zap.allow_dir = strdup(allow_dir);
     s_zap.actor = s_zap.allow_dir ? zactor_new(zauth, NULL) : NULL;
     if (!s_zap.actor) {
-        s_set_err(err, errlen, "cannot start the ZAP handler (zauth) for %s", allow_dir);
+        util_fail(err, errlen, "cannot start the ZAP handler (zauth) for %s", allow_dir);
         free(s_zap.allow_dir);
         s_zap.allow_dir = NULL;
         rc = -1;
@@ -303,30 +290,30 @@ static zcert_t *s_load_secret_cert(const char *cert_path, char *err, size_t errl
 {
     char *secret_path = s_secret_file(cert_path);
     if (!secret_path) {
-        s_set_err(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
         return NULL;
     }
     zcert_t *cert = NULL;
     struct stat st;
     if (stat(secret_path, &st) != 0) {
-        s_set_err(err, errlen, "secret key file %s: %s (create it with `vigilctl keygen`)",
+        util_fail(err, errlen, "secret key file %s: %s (create it with `vigilctl keygen`)",
                   secret_path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        s_set_err(err, errlen, "secret key file %s: not a regular file", secret_path);
+        util_fail(err, errlen, "secret key file %s: not a regular file", secret_path);
     } else if (st.st_mode & SECURITY_TOO_OPEN_BITS) {
-        s_set_err(err, errlen,
+        util_fail(err, errlen,
                   "secret key file %s: mode %04o lets group or others read it; run `chmod 600 %s`",
                   secret_path, (unsigned)(st.st_mode & 07777), secret_path);
     } else if (access(secret_path, R_OK) != 0) {
-        s_set_err(err, errlen, "secret key file %s: %s", secret_path, strerror(errno));
+        util_fail(err, errlen, "secret key file %s: %s", secret_path, strerror(errno));
     } else {
         cert = zcert_load(secret_path);
         if (!cert) {
-            s_set_err(err, errlen, "secret key file %s: not a zcert certificate", secret_path);
+            util_fail(err, errlen, "secret key file %s: not a zcert certificate", secret_path);
         } else {
             static const byte zero[SECURITY_KEY_BYTES] = {0};
             if (memcmp(zcert_secret_key(cert), zero, sizeof zero) == 0) {
-                s_set_err(err, errlen, "secret key file %s: holds no secret key (a public cert?)",
+                util_fail(err, errlen, "secret key file %s: holds no secret key (a public cert?)",
                           secret_path);
                 zcert_destroy(&cert);
             }
@@ -339,12 +326,12 @@ static zcert_t *s_load_secret_cert(const char *cert_path, char *err, size_t errl
 security_t *security_new(const security_config_t *config, char *err, size_t errlen)
 {
     if (!config) {
-        s_set_err(err, errlen, "no security configuration");
+        util_fail(err, errlen, "no security configuration");
         return NULL;
     }
     security_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_set_err(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&self->lock, NULL);
@@ -357,7 +344,7 @@ security_t *security_new(const security_config_t *config, char *err, size_t errl
         return self;
     }
     if (!config->cert_path || !*config->cert_path) {
-        s_set_err(err, errlen, "security.cert is not set: a secret zcert file is required");
+        util_fail(err, errlen, "security.cert is not set: a secret zcert file is required");
         goto fail;
     }
     self->cert = s_load_secret_cert(config->cert_path, err, errlen);
@@ -367,19 +354,19 @@ security_t *security_new(const security_config_t *config, char *err, size_t errl
         char resolved[PATH_MAX];
         struct stat st;
         if (!realpath(config->allow_dir, resolved) || stat(resolved, &st) != 0) {
-            s_set_err(err, errlen, "allowlist directory %s: %s", config->allow_dir,
+            util_fail(err, errlen, "allowlist directory %s: %s", config->allow_dir,
                       strerror(errno));
             goto fail;
         }
         if (!S_ISDIR(st.st_mode)) {
-            s_set_err(err, errlen, "allowlist directory %s: not a directory", config->allow_dir);
+            util_fail(err, errlen, "allowlist directory %s: not a directory", config->allow_dir);
             goto fail;
         }
         self->allow_dir = strdup(resolved);
         self->peers = zhashx_new();
         self->names = zhashx_new();
         if (!self->allow_dir || !self->peers || !self->names) {
-            s_set_err(err, errlen, "out of memory");
+            util_fail(err, errlen, "out of memory");
             goto fail;
         }
         zhashx_set_duplicator(self->names, (zhashx_duplicator_fn *)strdup);
@@ -439,13 +426,13 @@ int security_apply_server(security_t *security, zsock_t *socket, const char *end
                           size_t errlen)
 {
     if (!socket || !endpoint) {
-        s_set_err(err, errlen, "no socket or endpoint");
+        util_fail(err, errlen, "no socket or endpoint");
         return -1;
     }
     if (s_is_local_endpoint(endpoint))
         return 0;
     if (!security) {
-        s_set_err(err, errlen, "%s: a TCP endpoint needs CURVE keys and none are loaded", endpoint);
+        util_fail(err, errlen, "%s: a TCP endpoint needs CURVE keys and none are loaded", endpoint);
         return -1;
     }
     if (security->insecure) {
@@ -453,7 +440,7 @@ int security_apply_server(security_t *security, zsock_t *socket, const char *end
         return 0;
     }
     if (!security->cert || !security->allow_dir) {
-        s_set_err(err, errlen,
+        util_fail(err, errlen,
                   "%s: a CURVE server needs this service's secret cert and an allowlist "
                   "directory (security.allow_dir)",
                   endpoint);
@@ -466,14 +453,14 @@ int security_apply_server(security_t *security, zsock_t *socket, const char *end
     if (zmq_setsockopt(zsock_resolve(socket), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, sizeof enforce) !=
             0 ||
         s_get_int_option(socket, ZMQ_ZAP_ENFORCE_DOMAIN) != 1) {
-        s_set_err(err, errlen,
+        util_fail(err, errlen,
                   "%s: this libzmq does not accept ZMQ_ZAP_ENFORCE_DOMAIN; refusing to run a "
                   "CURVE server that would admit clients when the ZAP handler is missing",
                   endpoint);
         return -1;
     }
     if (s_get_int_option(socket, ZMQ_CURVE_SERVER) != 1) {
-        s_set_err(err, errlen, "%s: CURVE server mode did not take effect", endpoint);
+        util_fail(err, errlen, "%s: CURVE server mode did not take effect", endpoint);
         return -1;
     }
     return 0;
@@ -484,14 +471,14 @@ static int s_server_key_text(const char *server_key, char out[SECURITY_KEY_TEXT_
                              size_t errlen)
 {
     if (!server_key || !*server_key) {
-        s_set_err(err, errlen, "no server key given (a public cert file or a Z85 key)");
+        util_fail(err, errlen, "no server key given (a public cert file or a Z85 key)");
         return -1;
     }
     struct stat st;
     if (stat(server_key, &st) == 0) {
         zcert_t *cert = zcert_load(server_key);
         if (!cert) {
-            s_set_err(err, errlen, "server key file %s: not a zcert certificate", server_key);
+            util_fail(err, errlen, "server key file %s: not a zcert certificate", server_key);
             return -1;
         }
         snprintf(out, SECURITY_KEY_TEXT_LEN + 1, "%s", zcert_public_txt(cert));
@@ -503,7 +490,7 @@ static int s_server_key_text(const char *server_key, char out[SECURITY_KEY_TEXT_
         snprintf(out, SECURITY_KEY_TEXT_LEN + 1, "%s", server_key);
         return 0;
     }
-    s_set_err(err, errlen, "server key %s: no such file, and not a 40-character Z85 key",
+    util_fail(err, errlen, "server key %s: no such file, and not a 40-character Z85 key",
               server_key);
     return -1;
 }
@@ -512,19 +499,19 @@ int security_apply_client(security_t *security, zsock_t *socket, const char *end
                           const char *server_key, char *err, size_t errlen)
 {
     if (!socket || !endpoint) {
-        s_set_err(err, errlen, "no socket or endpoint");
+        util_fail(err, errlen, "no socket or endpoint");
         return -1;
     }
     if (s_is_local_endpoint(endpoint))
         return 0;
     if (!security) {
-        s_set_err(err, errlen, "%s: a TCP endpoint needs CURVE keys and none are loaded", endpoint);
+        util_fail(err, errlen, "%s: a TCP endpoint needs CURVE keys and none are loaded", endpoint);
         return -1;
     }
     if (security->insecure)
         return 0;
     if (!security->cert) {
-        s_set_err(err, errlen, "%s: a CURVE client needs this service's secret cert", endpoint);
+        util_fail(err, errlen, "%s: a CURVE client needs this service's secret cert", endpoint);
         return -1;
     }
     char key[SECURITY_KEY_TEXT_LEN + 1];
@@ -571,14 +558,14 @@ uint64_t security_allowlist_generation(security_t *security)
 int security_reload(security_t *security, char *err, size_t errlen)
 {
     if (!security) {
-        s_set_err(err, errlen, "no security object");
+        util_fail(err, errlen, "no security object");
         return -1;
     }
     if (security->insecure || !security->allow_dir)
         return 0;
     struct stat st;
     if (stat(security->allow_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        s_set_err(err, errlen, "allowlist directory %s: %s", security->allow_dir,
+        util_fail(err, errlen, "allowlist directory %s: %s", security->allow_dir,
                   strerror(errno ? errno : ENOTDIR));
         return -1;
     }
@@ -604,14 +591,14 @@ static int s_prepare_secret_file(const char *path, char *err, size_t errlen)
     int fd =
         open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, SECURITY_SECRET_MODE);
     if (fd < 0) {
-        s_set_err(err, errlen, "%s: %s", path, strerror(errno));
+        util_fail(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     int rc = fchmod(fd, SECURITY_SECRET_MODE);
     int saved = errno;
     close(fd);
     if (rc != 0) {
-        s_set_err(err, errlen, "%s: chmod: %s", path, strerror(saved));
+        util_fail(err, errlen, "%s: chmod: %s", path, strerror(saved));
         return -1;
     }
     return 0;
@@ -622,7 +609,7 @@ static int s_make_parent_dirs(const char *path, char *err, size_t errlen)
 {
     char dir[PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
-        s_set_err(err, errlen, "%s: path too long", path);
+        util_fail(err, errlen, "%s: path too long", path);
         return -1;
     }
     char *slash = strrchr(dir, '/');
@@ -634,13 +621,13 @@ static int s_make_parent_dirs(const char *path, char *err, size_t errlen)
             continue;
         *p = '\0';
         if (mkdir(dir, SECURITY_KEY_DIR_MODE) != 0 && errno != EEXIST) {
-            s_set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+            util_fail(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
             return -1;
         }
         *p = '/';
     }
     if (mkdir(dir, SECURITY_KEY_DIR_MODE) != 0 && errno != EEXIST) {
-        s_set_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+        util_fail(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -649,30 +636,30 @@ static int s_make_parent_dirs(const char *path, char *err, size_t errlen)
 int security_keygen(const char *path, const char *name, char *err, size_t errlen)
 {
     if (!path || !*path) {
-        s_set_err(err, errlen, "no key path given");
+        util_fail(err, errlen, "no key path given");
         return -1;
     }
     if (s_ends_with(path, s_secret_suffix)) {
-        s_set_err(err, errlen,
+        util_fail(err, errlen,
                   "%s: give the public path; the secret half is written to PATH%s beside it", path,
                   s_secret_suffix);
         return -1;
     }
     if (name && *name && !s_valid_peer_name(name)) {
-        s_set_err(err, errlen, "name '%s': use 1 to %d characters from [A-Za-z0-9._-]", name,
+        util_fail(err, errlen, "name '%s': use 1 to %d characters from [A-Za-z0-9._-]", name,
                   SECURITY_NAME_MAX);
         return -1;
     }
     char *secret_path = s_secret_file(path);
     if (!secret_path) {
-        s_set_err(err, errlen, "out of memory");
+        util_fail(err, errlen, "out of memory");
         return -1;
     }
     int rc = -1;
     zcert_t *cert = NULL;
     struct stat st;
     if (stat(path, &st) == 0 || stat(secret_path, &st) == 0) {
-        s_set_err(err, errlen,
+        util_fail(err, errlen,
                   "%s or %s already exists; refusing to overwrite a key (move it away first)", path,
                   secret_path);
         goto done;
@@ -681,7 +668,7 @@ int security_keygen(const char *path, const char *name, char *err, size_t errlen
         goto done;
     cert = zcert_new();
     if (!cert) {
-        s_set_err(err, errlen, "cannot generate a CURVE keypair");
+        util_fail(err, errlen, "cannot generate a CURVE keypair");
         goto done;
     }
     if (name && *name)
@@ -689,12 +676,12 @@ int security_keygen(const char *path, const char *name, char *err, size_t errlen
     if (s_prepare_secret_file(secret_path, err, errlen) != 0)
         goto done;
     if (zcert_save_secret(cert, secret_path) != 0) {
-        s_set_err(err, errlen, "%s: cannot write the secret cert", secret_path);
+        util_fail(err, errlen, "%s: cannot write the secret cert", secret_path);
         unlink(secret_path);
         goto done;
     }
     if (zcert_save_public(cert, path) != 0) {
-        s_set_err(err, errlen, "%s: cannot write the public cert", path);
+        util_fail(err, errlen, "%s: cannot write the public cert", path);
         unlink(secret_path);
         goto done;
     }

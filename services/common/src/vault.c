@@ -25,6 +25,7 @@
  * and never load a key file others can read.
  */
 #include "vigil/vault.h"
+#include "vigil/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,20 +101,6 @@ static _Thread_local nonce_stream_t s_nonces;
 static atomic_uint s_fork_generation = 1; /* moved on in a forked child */
 static pthread_once_t s_atfork_once = PTHREAD_ONCE_INIT;
 
-static int s_fail(char *err, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int s_fail(char *err, size_t errlen, const char *format, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(err, errlen, format, args);
-        va_end(args);
-    }
-    return -1;
-}
-
 static void s_after_fork_in_child(void)
 {
     atomic_fetch_add(&s_fork_generation, 1);
@@ -153,7 +140,7 @@ static int s_sodium_ready(char *err, size_t errlen)
 {
     pthread_once(&s_atfork_once, s_watch_forks);
     if (sodium_init() < 0) {
-        return s_fail(err, errlen, "vault: libsodium failed to initialise");
+        return util_fail(err, errlen, "vault: libsodium failed to initialise");
     }
     return 0;
 }
@@ -174,35 +161,36 @@ static int s_read_keyfile(const char *path, char **text, char *err, size_t errle
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return s_fail(err, errlen, "vault key file '%s': cannot open: %s", path, strerror(errno));
+        return util_fail(err, errlen, "vault key file '%s': cannot open: %s", path,
+                         strerror(errno));
     }
     struct stat info;
     int rc = -1;
     char *buffer = NULL;
     if (fstat(fd, &info) < 0) {
-        s_fail(err, errlen, "vault key file '%s': cannot stat: %s", path, strerror(errno));
+        util_fail(err, errlen, "vault key file '%s': cannot stat: %s", path, strerror(errno));
         goto done;
     }
     if (!S_ISREG(info.st_mode)) {
-        s_fail(err, errlen, "vault key file '%s': not a regular file", path);
+        util_fail(err, errlen, "vault key file '%s': not a regular file", path);
         goto done;
     }
     if (info.st_mode & VAULT_OTHERS_MASK) {
-        s_fail(err, errlen,
-               "vault key file '%s' has mode %04o: group and others must have no access "
-               "(run: chmod 600 '%s')",
-               path, (unsigned)(info.st_mode & 07777), path);
+        util_fail(err, errlen,
+                  "vault key file '%s' has mode %04o: group and others must have no access "
+                  "(run: chmod 600 '%s')",
+                  path, (unsigned)(info.st_mode & 07777), path);
         goto done;
     }
     if (info.st_size > VAULT_KEYFILE_MAX) {
-        s_fail(err, errlen, "vault key file '%s': %lld bytes is too big for a key file", path,
-               (long long)info.st_size);
+        util_fail(err, errlen, "vault key file '%s': %lld bytes is too big for a key file", path,
+                  (long long)info.st_size);
         goto done;
     }
     size_t size = (size_t)info.st_size;
     buffer = sodium_malloc(size + 1);
     if (buffer == NULL) {
-        s_fail(err, errlen, "vault key file '%s': out of memory", path);
+        util_fail(err, errlen, "vault key file '%s': out of memory", path);
         goto done;
     }
     size_t done_bytes = 0;
@@ -212,8 +200,8 @@ static int s_read_keyfile(const char *path, char **text, char *err, size_t errle
             continue;
         }
         if (got <= 0) {
-            s_fail(err, errlen, "vault key file '%s': read failed: %s", path,
-                   got < 0 ? strerror(errno) : "file shrank while reading");
+            util_fail(err, errlen, "vault key file '%s': read failed: %s", path,
+                      got < 0 ? strerror(errno) : "file shrank while reading");
             goto done;
         }
         done_bytes += (size_t)got;
@@ -243,30 +231,32 @@ static int s_parse_line(char *line, int line_number, const char *path, vault_key
     char *extra = strtok_r(NULL, separators, &save);
     const char *expected = "expected '<key id 1..65535> <64 hex digits> [current]'";
     if (id_text == NULL || hex == NULL) {
-        return s_fail(err, errlen, "vault key file '%s' line %d: %s", path, line_number, expected);
+        return util_fail(err, errlen, "vault key file '%s' line %d: %s", path, line_number,
+                         expected);
     }
     char *end = NULL;
     errno = 0;
     long id = strtol(id_text, &end, 10);
     if (*end != '\0' || errno != 0 || id < VAULT_KEY_ID_MIN || id > VAULT_KEY_ID_MAX ||
         id_text[0] == '+' || id_text[0] == '-') {
-        return s_fail(err, errlen, "vault key file '%s' line %d: the key id must be 1..65535", path,
-                      line_number);
+        return util_fail(err, errlen, "vault key file '%s' line %d: the key id must be 1..65535",
+                         path, line_number);
     }
     size_t decoded = 0;
     if (strlen(hex) != VAULT_KEY_HEX ||
         sodium_hex2bin(key->key, sizeof(key->key), hex, VAULT_KEY_HEX, NULL, &decoded, NULL) != 0 ||
         decoded != VAULT_KEY_BYTES) {
-        return s_fail(err, errlen,
-                      "vault key file '%s' line %d: the key must be exactly %d hex digits", path,
-                      line_number, VAULT_KEY_HEX);
+        return util_fail(err, errlen,
+                         "vault key file '%s' line %d: the key must be exactly %d hex digits", path,
+                         line_number, VAULT_KEY_HEX);
     }
     if (sodium_is_zero(key->key, sizeof(key->key))) {
-        return s_fail(err, errlen, "vault key file '%s' line %d: the key is all zeros", path,
-                      line_number);
+        return util_fail(err, errlen, "vault key file '%s' line %d: the key is all zeros", path,
+                         line_number);
     }
     if ((flag != NULL && strcmp(flag, s_current_word) != 0) || extra != NULL) {
-        return s_fail(err, errlen, "vault key file '%s' line %d: %s", path, line_number, expected);
+        return util_fail(err, errlen, "vault key file '%s' line %d: %s", path, line_number,
+                         expected);
     }
     key->id = (uint16_t)id;
     key->line = line_number;
@@ -294,8 +284,8 @@ static int s_parse_keyfile(char *text, const char *path, vault_ring_t *vault, si
             continue;
         }
         if (vault->count == capacity) {
-            return s_fail(err, errlen, "vault key file '%s' line %d: too many keys", path,
-                          line_number);
+            return util_fail(err, errlen, "vault key file '%s' line %d: too many keys", path,
+                             line_number);
         }
         vault_key_t *key = &vault->keys[vault->count];
         bool is_current = false;
@@ -304,16 +294,16 @@ static int s_parse_keyfile(char *text, const char *path, vault_ring_t *vault, si
         }
         const vault_key_t *twin = s_find(vault, key->id);
         if (twin != NULL) {
-            return s_fail(err, errlen,
-                          "vault key file '%s' line %d: key id %u is already defined on line %d",
-                          path, line_number, key->id, twin->line);
+            return util_fail(err, errlen,
+                             "vault key file '%s' line %d: key id %u is already defined on line %d",
+                             path, line_number, key->id, twin->line);
         }
         if (is_current) {
             if (current_line != 0) {
-                return s_fail(err, errlen,
-                              "vault key file '%s' line %d: a second key is marked current "
-                              "(the first is on line %d)",
-                              path, line_number, current_line);
+                return util_fail(err, errlen,
+                                 "vault key file '%s' line %d: a second key is marked current "
+                                 "(the first is on line %d)",
+                                 path, line_number, current_line);
             }
             current_line = line_number;
             vault->current = vault->count;
@@ -321,10 +311,10 @@ static int s_parse_keyfile(char *text, const char *path, vault_ring_t *vault, si
         vault->count++;
     }
     if (vault->count == 0) {
-        return s_fail(err, errlen, "vault key file '%s': holds no keys", path);
+        return util_fail(err, errlen, "vault key file '%s': holds no keys", path);
     }
     if (current_line == 0) {
-        return s_fail(err, errlen, "vault key file '%s': no key is marked current", path);
+        return util_fail(err, errlen, "vault key file '%s': no key is marked current", path);
     }
     return 0;
 }
@@ -343,7 +333,7 @@ static vault_ring_t *s_ring_open(const char *path, char *err, size_t errlen)
     }
     vault = sodium_malloc(sizeof(*vault) + capacity * sizeof(vault->keys[0]));
     if (vault == NULL) {
-        s_fail(err, errlen, "vault key file '%s': out of memory", path);
+        util_fail(err, errlen, "vault key file '%s': out of memory", path);
         goto fail;
     }
     if (s_parse_keyfile(text, path, vault, capacity, err, errlen) < 0) {
@@ -402,9 +392,9 @@ int vault_create_keyfile(const char *path, char *err, size_t errlen)
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, VAULT_SECRET_MODE);
     if (fd < 0) {
-        return s_fail(err, errlen, "vault key file '%s': cannot create: %s%s", path,
-                      strerror(errno),
-                      errno == EEXIST ? " (refusing to overwrite an existing key)" : "");
+        return util_fail(err, errlen, "vault key file '%s': cannot create: %s%s", path,
+                         strerror(errno),
+                         errno == EEXIST ? " (refusing to overwrite an existing key)" : "");
     }
     uint8_t key[VAULT_KEY_BYTES];
     char line[VAULT_KEY_HEX + 32];
@@ -417,7 +407,7 @@ int vault_create_keyfile(const char *path, char *err, size_t errlen)
     if (fchmod(fd, VAULT_SECRET_MODE) < 0 ||
         s_write_all(fd, s_keyfile_banner, sizeof(s_keyfile_banner) - 1) < 0 ||
         s_write_all(fd, line, (size_t)line_len) < 0 || fsync(fd) < 0) {
-        rc = s_fail(err, errlen, "vault key file '%s': cannot write: %s", path, strerror(errno));
+        rc = util_fail(err, errlen, "vault key file '%s': cannot write: %s", path, strerror(errno));
     }
     sodium_memzero(key, sizeof(key));
     sodium_memzero(hex, sizeof(hex));
@@ -435,7 +425,7 @@ vault_t *vault_open(const char *path, char *err, size_t errlen)
 {
     vault_t *vault = calloc(1, sizeof *vault);
     if (vault == NULL) {
-        s_fail(err, errlen, "vault key file '%s': out of memory", path);
+        util_fail(err, errlen, "vault key file '%s': out of memory", path);
         return NULL;
     }
     vault->ring = s_ring_open(path, err, errlen);
@@ -456,10 +446,10 @@ int vault_reload(vault_t *vault, const char *path, char *err, size_t errlen)
      * sealed under a dropped key would become unreadable silently. */
     for (size_t i = 0; i < vault->ring->count; i++) {
         if (s_find(fresh, vault->ring->keys[i].id) == NULL) {
-            s_fail(err, errlen,
-                   "vault key file '%s': key id %u was dropped; keep old keys "
-                   "until every blob is re-encrypted (vigilctl rotate-key)",
-                   path, (unsigned)vault->ring->keys[i].id);
+            util_fail(err, errlen,
+                      "vault key file '%s': key id %u was dropped; keep old keys "
+                      "until every blob is re-encrypted (vigilctl rotate-key)",
+                      path, (unsigned)vault->ring->keys[i].id);
             sodium_free(fresh);
             return -1;
         }
