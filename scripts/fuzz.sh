@@ -11,12 +11,14 @@
 # its properties is copied to tests/fuzz/regressions/<target>/, where every
 # ctest run (normal and sanitized) replays it from then on; commit it with
 # the fix. Exits non-zero if any target found something.
-# It never changes the normal build/ directory.
+# It never changes the normal build/ directory. Each target's temporary
+# files go to a TMPDIR of its own under the build folder, removed after it
+# (libFuzzer ends a run with _Exit(), so a target's exit handlers never run).
 #
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  per target, default 120
-#   TARGET   envelope, event_line, intake_request, config, pbjson, case_id,
-#            line_reader, csv, hsds
+#   TARGET   envelope, event_line, intake_request, config, config_include,
+#            pbjson, case_id, line_reader, csv, hsds
 #            (default: all)
 # Environment: VIGIL_FUZZ_BUILD_DIR (default build-fuzz).
 set -euo pipefail
@@ -51,11 +53,16 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts" "$regressions"
     "$build/tests/fuzz_${target}_replay" --write-seeds "$corpus" >/dev/null
     echo "== fuzz_$target for ${seconds}s (corpus $corpus)"
+    scratch="$build/tmp/$target"
+    rm -rf "$scratch"
+    mkdir -p "$scratch"
     set +e
-    "$build/tests/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$artifacts/" "$corpus" "$regressions" >/dev/null 2>"$build/fuzz_$target.log"
+    TMPDIR="$scratch" "$build/tests/fuzz_$target" -max_total_time="$seconds" -max_len=65536 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "$regressions" \
+        >/dev/null 2>"$build/fuzz_$target.log"
     rc=$?
     set -e
+    rm -rf "$scratch"
     grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+ +DONE)" \
         "$build/fuzz_$target.log" || true
     if [ $rc -ne 0 ]; then

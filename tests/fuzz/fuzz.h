@@ -46,8 +46,10 @@ static inline void fuzz_emit_texts(fuzz_emit_fn emit, void *ctx, const char *con
 /* Makes a fresh folder for the target's files, vigil-fuzz-<name>-XXXXXX
  * under $TMPDIR (else /tmp), and returns its path; it is removed with all
  * it holds when the process exits, after any exit handler the target
- * registers later (a store it must close first, say). Once per process.
- * Aborts when it cannot. */
+ * registers later (a store it must close first, say). libFuzzer ends
+ * with _Exit(), so no exit handler runs there: scripts/fuzz.sh gives each
+ * target a TMPDIR of its own and removes it. Once per process. Aborts when
+ * it cannot. */
 const char *fuzz_tempdir(const char *name);
 
 /* Aborts with a message naming the broken property. */
