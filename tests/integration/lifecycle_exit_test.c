@@ -10,8 +10,13 @@
  * with its rows.
  *
  * Ports (exit 69, EX_UNAVAILABLE): a second instance whose link.listen or
- * metrics.listen port the first one holds exits 69 naming the endpoint; the
- * first one keeps serving (/healthz 200) and stops cleanly.
+ * metrics.listen port the first one holds exits 69 naming the endpoint, and
+ * one on the first one's state directory (other ports) exits 69 saying
+ * another instance runs there; the first one keeps serving (/healthz 200)
+ * and stops cleanly.
+ *
+ * State directory (exit 73): a state_dir that is a regular file is refused
+ * as "Not a directory", not mistaken for another instance's lock.
  *
  * Usage: lifecycle_exit_test PATH/TO/vigil-lifecycle
  */
@@ -240,6 +245,26 @@ static int s_check_ports(const char *exe, const char *dir)
         KIT_CHECK(kit_count_lines(second_log, KIT_STARTED, NULL) == 0, "%s: it said started",
                   cases[i]);
     }
+    /* A second instance on the holder's state directory, on free ports. */
+    char second_config[KIT_PATH_MAX], second_log[KIT_PATH_MAX];
+    kit_join(second_config, dir, "second-state.conf");
+    kit_join(second_log, dir, "second-state.log");
+    kit_config_t second = {.state_dir = state,
+                           .link_port = kit_free_port(),
+                           .metrics_port = kit_free_port(),
+                           .peer_port = kit_free_port(),
+                           .insecure = true};
+    KIT_CHECK(kit_write_config(second_config, &second) == 0, "cannot write %s", second_config);
+    int second_code = kit_run(second_log, EXIT_TIMEOUT_MS, exe, "--config", second_config, NULL);
+    if (second_code != SERVICE_EXIT_UNAVAILABLE)
+        kit_dump(second_log);
+    KIT_CHECK(second_code == SERVICE_EXIT_UNAVAILABLE, "state directory taken: exit %d, want 69",
+              second_code);
+    KIT_CHECK(kit_count_lines(second_log, "level=error", "another instance") == 1,
+              "state directory taken: no 'another instance' error");
+    KIT_CHECK(kit_count_lines(second_log, KIT_STARTED, NULL) == 0,
+              "state directory taken: it said started");
+
     KIT_CHECK(kit_running(pid), "the port holder died");
     KIT_CHECK(kit_http_get(metrics_port, "/healthz", NULL, 0) == 200,
               "the port holder's /healthz is not 200 any more");
@@ -247,6 +272,31 @@ static int s_check_ports(const char *exe, const char *dir)
     KIT_CHECK(kit_signal(pid, SIGTERM) == 0 && kit_wait(pid, EXIT_TIMEOUT_MS, &code) == 0,
               "the port holder did not stop");
     KIT_CHECK(code == SERVICE_EXIT_OK, "the port holder exited %d, want 0", code);
+    return 0;
+}
+
+/* A state_dir that exists as a regular file: 73, said as such. */
+static int s_check_state_file(const char *exe, const char *dir)
+{
+    char state[KIT_PATH_MAX], config[KIT_PATH_MAX], log[KIT_PATH_MAX];
+    kit_join(state, dir, "state-is-a-file");
+    kit_join(config, dir, "state-file.conf");
+    kit_join(log, dir, "state-file.log");
+    KIT_CHECK(s_store(state, "not a folder\n", 13) == 0, "cannot write %s", state);
+    kit_config_t settings = {.state_dir = state,
+                             .link_port = kit_free_port(),
+                             .metrics_port = kit_free_port(),
+                             .peer_port = kit_free_port(),
+                             .insecure = true};
+    KIT_CHECK(kit_write_config(config, &settings) == 0, "cannot write %s", config);
+    int code = kit_run(log, EXIT_TIMEOUT_MS, exe, "--config", config, NULL);
+    if (code != SERVICE_EXIT_STORE)
+        kit_dump(log);
+    KIT_CHECK(code == SERVICE_EXIT_STORE, "state_dir is a file: exit %d, want 73", code);
+    KIT_CHECK(kit_count_lines(log, "cannot create the state directory", "Not a directory") == 1,
+              "state_dir is a file: no 'Not a directory' error naming it");
+    KIT_CHECK(kit_count_lines(log, "another instance", NULL) == 0,
+              "state_dir is a file: reported as another instance");
     return 0;
 }
 
@@ -261,6 +311,7 @@ int main(int argc, char **argv)
     char dir[KIT_PATH_MAX];
     if (kit_tempdir("lifecycle-exit", dir))
         return 1;
-    int failed = s_check_store(argv[1], dir) || s_check_ports(argv[1], dir);
+    int failed = s_check_store(argv[1], dir) || s_check_ports(argv[1], dir) ||
+                 s_check_state_file(argv[1], dir);
     return kit_finish(failed);
 }

@@ -93,6 +93,14 @@ static int s_mkdir_p(const char *path, mode_t mode)
     }
     if (mkdir(buffer, mode) && errno != EEXIST)
         return -1;
+    /* An existing path must be a folder we can use, not a file. */
+    struct stat info;
+    if (stat(buffer, &info) != 0)
+        return -1;
+    if (!S_ISDIR(info.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
     return 0;
 }
 
@@ -472,7 +480,8 @@ static int s_open(service_t *self, int *exit_code)
     const service_config_t *c = &self->config;
 
     if (s_mkdir_p(c->state_dir, SERVICE_STATE_DIR_MODE)) {
-        log_error("cannot create the state directory", "path=%s errno=%d", c->state_dir, errno);
+        log_error("cannot create the state directory", "path=%s error=%s", c->state_dir,
+                  strerror(errno));
         *exit_code = SERVICE_EXIT_STORE;
         return -1;
     }
@@ -481,10 +490,22 @@ static int s_open(service_t *self, int *exit_code)
     char lock_path[4096];
     snprintf(lock_path, sizeof lock_path, "%s/%s.lock", c->state_dir, self->def->name);
     self->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lock_fd < 0 || flock(self->lock_fd, LOCK_EX | LOCK_NB)) {
-        log_error("another instance of this service runs on this state directory", "lock=%s",
-                  lock_path);
-        *exit_code = SERVICE_EXIT_UNAVAILABLE;
+    if (self->lock_fd < 0) {
+        log_error("cannot open the state directory's lock file", "lock=%s error=%s", lock_path,
+                  strerror(errno));
+        *exit_code = SERVICE_EXIT_STORE;
+        return -1;
+    }
+    if (flock(self->lock_fd, LOCK_EX | LOCK_NB)) {
+        bool taken = errno == EWOULDBLOCK;
+        if (taken) {
+            log_error("another instance of this service runs on this state directory", "lock=%s",
+                      lock_path);
+        } else {
+            log_error("cannot lock the state directory", "lock=%s error=%s", lock_path,
+                      strerror(errno));
+        }
+        *exit_code = taken ? SERVICE_EXIT_UNAVAILABLE : SERVICE_EXIT_STORE;
         return -1;
     }
     self->db = store_open(c->store_path, self->def->migrations, self->def->migration_count, err,
