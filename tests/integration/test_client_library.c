@@ -455,8 +455,22 @@ static void test_key_file_mistakes_name_the_file(void **state)
     assert_null(vclient_new(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "no curve secret-key"));
 
-    /* A Z85 server key works as well as a file; garbage does not. */
+    /* A server key file that is a FIFO or a folder: refused at once, not
+     * waited on forever (the FIFO) or misread (the folder). */
     cfg.client_cert = path;
+    char fifo[PATH_LEN], folder[PATH_LEN];
+    snprintf(fifo, sizeof fifo, "%s/intake.fifo", w->dir);
+    snprintf(folder, sizeof folder, "%s/keys", w->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *const not_files[] = {fifo, folder};
+    for (size_t i = 0; i < 2; i++) {
+        cfg.server_key = not_files[i];
+        assert_null(vclient_new(&cfg, err, sizeof err));
+        assert_non_null(strstr(err, not_files[i]));
+        assert_non_null(strstr(err, "not a regular file"));
+    }
+
+    /* A Z85 server key works as well as a file; garbage does not. */
     cfg.server_key = "not-a-key";
     assert_null(vclient_new(&cfg, err, sizeof err));
     assert_non_null(strstr(err, "not-a-key"));

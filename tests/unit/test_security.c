@@ -344,6 +344,36 @@ static void test_missing_key_and_tcp_without_keys_are_errors(void **state)
     zsock_destroy(&socket);
 }
 
+/* A peer's server key that names a folder or a FIFO is refused at once;
+ * zcert_load() alone would fail vaguely on the folder and wait forever on
+ * the FIFO. */
+static void test_server_key_must_be_a_regular_file(void **state)
+{
+    (void)state;
+    char secret[PATH_MAX + 8], folder[PATH_MAX], fifo[PATH_MAX];
+    snprintf(secret, sizeof secret, "%s_secret", s_fx.hotline_cert);
+    s_path(folder, "keys");
+    s_path(fifo, "peer.fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char err[512] = "";
+    security_config_t config = {.cert_path = secret};
+    security_t *security = security_new(&config, err, sizeof err);
+    assert_non_null(security);
+    const char *const paths[] = {folder, fifo};
+    for (size_t i = 0; i < 2; i++) {
+        zsock_t *socket = zsock_new(ZMQ_DEALER);
+        err[0] = '\0';
+        assert_int_equal(
+            security_apply_client(security, socket, "tcp://127.0.0.1:1", paths[i], err, sizeof err),
+            -1);
+        assert_non_null(strstr(err, paths[i]));
+        assert_non_null(strstr(err, "not a regular file"));
+        zsock_destroy(&socket);
+    }
+    security_destroy(&security);
+    unlink(fifo);
+}
+
 static void test_insecure_mode_warns_on_start(void **state)
 {
     (void)state;
@@ -413,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_ipc_peer_is_local),
         cmocka_unit_test(test_secret_key_open_to_others_is_refused),
         cmocka_unit_test(test_missing_key_and_tcp_without_keys_are_errors),
+        cmocka_unit_test(test_server_key_must_be_a_regular_file),
         cmocka_unit_test(test_insecure_mode_warns_on_start),
         cmocka_unit_test(test_keygen_writes_a_loadable_private_pair),
     };

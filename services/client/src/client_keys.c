@@ -52,6 +52,16 @@ static bool s_z85_key(const char *text)
  * a message. */
 static char *s_read_file(const char *path, const char *what, char *err, size_t errlen)
 {
+    /* fopen() would wait forever on a FIFO; a folder fails only at fread() */
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s %s: not a regular file", what, path);
+        return NULL;
+    }
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));

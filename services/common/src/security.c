@@ -476,6 +476,11 @@ static int s_server_key_text(const char *server_key, char out[SECURITY_KEY_TEXT_
     }
     struct stat st;
     if (stat(server_key, &st) == 0) {
+        /* zcert_load() would wait forever opening a FIFO */
+        if (!S_ISREG(st.st_mode)) {
+            util_fail(err, errlen, "server key file %s: not a regular file", server_key);
+            return -1;
+        }
         zcert_t *cert = zcert_load(server_key);
         if (!cert) {
             util_fail(err, errlen, "server key file %s: not a zcert certificate", server_key);
