@@ -73,6 +73,10 @@ hashkey_t *hashkey_open(const char *path, int create, char *err, size_t errlen)
             return NULL;
         }
     }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: the hash key file is not a regular file", path);
+        return NULL;
+    }
     if (st.st_mode & HASHKEY_OPEN_MASK) {
         snprintf(err, errlen, "%s: readable by group or others; chmod 600 it", path);
         return NULL;

@@ -72,6 +72,10 @@ int case_key_load(case_key_t *key, const char *path, bool create, bool *created,
             return -1;
         }
     }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: the case-key file is not a regular file", path);
+        return -1;
+    }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         snprintf(err, errlen, "%s: the case-key file is readable by group or others (chmod 600)",
                  path);

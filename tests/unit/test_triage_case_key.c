@@ -6,7 +6,7 @@
  * (services/triage/case_key.c). With the same key file both must give the
  * same key for every case id, a different key for a different file, and
  * never the case id itself. The key file rules (mode 0600, 64 hex digits,
- * created when missing) hold too.
+ * created when missing, a regular file) hold too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -69,6 +69,23 @@ static void test_triage_and_intake_agree(void **state)
     assert_int_equal(chmod(path, 0644), 0);
     assert_int_equal(case_key_load(&again, path, true, &created, err, sizeof err), -1);
     assert_non_null(strstr(err, path));
+
+    /* a FIFO or a folder in its place is refused at once, by both (opening
+     * the FIFO would wait forever for a writer) */
+    char fifo[112];
+    snprintf(fifo, sizeof fifo, "%s/fifo.hashkey", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *const not_files[] = {fifo, dir};
+    for (size_t i = 0; i < 2; i++) {
+        err[0] = '\0';
+        assert_int_equal(case_key_load(&again, not_files[i], true, &created, err, sizeof err), -1);
+        assert_non_null(strstr(err, "not a regular file"));
+        err[0] = '\0';
+        assert_null(hashkey_open(not_files[i], 1, err, sizeof err));
+        assert_non_null(strstr(err, not_files[i]));
+        assert_non_null(strstr(err, "not a regular file"));
+    }
+    unlink(fifo);
     hashkey_destroy(&intake_key);
     case_key_wipe(&triage_key);
     unlink(path);

@@ -265,6 +265,15 @@ static void test_readable_keyfile_is_refused(void **state)
     snprintf(missing, sizeof(missing), "%s/none.vault", fixture->dir);
     assert_null(vault_open(missing, fixture->err, sizeof(fixture->err)));
     assert_non_null(strstr(fixture->err, "none.vault"));
+
+    /* A FIFO is refused at once: opening it must not wait for a writer. */
+    char fifo[128];
+    snprintf(fifo, sizeof(fifo), "%s/fifo.vault", fixture->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_null(vault_open(fifo, fixture->err, sizeof(fixture->err)));
+    assert_non_null(strstr(fixture->err, "fifo.vault"));
+    assert_non_null(strstr(fixture->err, "not a regular file"));
+    unlink(fifo);
 }
 
 /* Loads `text` and expects refusal naming `line_text` ("line 3"). */

@@ -159,7 +159,9 @@ static const vault_key_t *s_find(const vault_ring_t *vault, unsigned id)
  * success *text is a NUL-terminated sodium_malloc buffer the caller frees. */
 static int s_read_keyfile(const char *path, char **text, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; the check
+     * below then refuses it. It changes nothing for a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         return util_fail(err, errlen, "vault key file '%s': cannot open: %s", path,
                          strerror(errno));
