@@ -381,8 +381,13 @@ done:
  * (bench_intake: 4.5 instead of 7.0 KiB at full load). The onward rows
  * are deferred to the batch's commit and written many per INSERT
  * (LINK_ROUTE_DEFER_OUTBOX); a failing store's enqueued rows fail the
- * batch the same way. */
-#define ROUTE_FLAGS (LINK_ROUTE_NO_SAVEPOINT | LINK_ROUTE_DEFER_OUTBOX)
+ * batch the same way. The ledger of (source, event_id) is the dedup key
+ * (LINK_ROUTE_OWN_DEDUP): a message_id sent again claims its event_id
+ * again and is answered DUPLICATE with the original case id, or REJECTED
+ * again for the same reason, so the link keeps no inbox record per message
+ * (a fifth of the bytes written per contact, about a tenth of intake's
+ * CPU; docs/performance.md, Intake, "Eighth look"). */
+#define ROUTE_FLAGS (LINK_ROUTE_NO_SAVEPOINT | LINK_ROUTE_DEFER_OUTBOX | LINK_ROUTE_OWN_DEDUP)
 const link_route_t intake_routes[] = {
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT, s_handle, ROUTE_FLAGS, s_prepare},
     {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_CUSTODY_EVENT, s_handle, ROUTE_FLAGS, s_prepare},

@@ -9,7 +9,10 @@
  * operator path: cases list, an audited case show, encryption at rest (raw
  * sqlite files scanned for every personal value), and a tampered
  * ciphertext that makes case show fail with an integrity error while the
- * service keeps answering. Last, a burst of 600 contacts queued while
+ * service keeps answering. An envelope resent unchanged (same message_id,
+ * as after a lost answer) gets the first answer again, DUPLICATE with the
+ * original case or the same REJECTED, with the event stored once and no
+ * link record kept (intake's ledger dedups). Last, a burst of 600 contacts queued while
  * intake is down, which its link prepares ahead in large batches while
  * intake is told to reload five times: each is answered and stored once,
  * and a case opens to its own values.
@@ -410,6 +413,64 @@ static int s_burst(kit_t *kit, zsock_t *hotline, const char *intake_db)
     return 0;
 }
 
+/* Sends `message` twice as the same envelope (one message_id, as a
+ * publisher resends after a lost answer) and fills `first` and `second`
+ * with the answers. Returns 1 when both came, else 0 or -1. */
+static int s_send_twice(zsock_t *socket, int type, const ProtobufCMessage *message,
+                        kit_ack_t *first, kit_ack_t *second)
+{
+    uint8_t buffer[16384], id[16];
+    if (protobuf_c_message_get_packed_size(message) > sizeof buffer)
+        return -1;
+    size_t len = protobuf_c_message_pack(message, buffer);
+    util_random_id(id);
+    kit_ack_t *acks[2] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        if (kit_send(socket, type, buffer, len, id))
+            return -1;
+        int rc;
+        do {
+            rc = kit_receive(socket, TIMEOUT_MS, acks[i]);
+        } while (rc == 1 && memcmp(acks[i]->message_id, id, 16) != 0);
+        if (rc != 1)
+            return rc;
+    }
+    return 1;
+}
+
+/* A resent envelope (same message_id) gets the answer the first one got,
+ * with no second effect: intake's ledger, not a link record, dedups it. */
+static int s_check_resend(zsock_t *hotline, const char *intake_db)
+{
+    kit_contact_t storage;
+    Vigil__V1__IntakeContact *contact = kit_contact(&storage, "hotline-east-resend", 4);
+    kit_ack_t first, second;
+    KIT_CHECK(s_send_twice(hotline, MT(INTAKE_CONTACT), &contact->base, &first, &second) == 1,
+              "resend: no answer");
+    KIT_CHECK(first.status == STATUS(ACCEPTED), "resend: first answer %d (%s)", first.status,
+              first.detail);
+    KIT_CHECK(second.status == STATUS(DUPLICATE) && strcmp(second.case_id, first.case_id) == 0,
+              "resend: second answer %d with case %s, expected DUPLICATE with %s", second.status,
+              second.case_id, first.case_id);
+    KIT_CHECK(kit_query_int(intake_db, "SELECT count(*) FROM intake_events WHERE event_id = "
+                                       "'hotline-east-resend'") == 1 &&
+                  kit_query_int(intake_db, "SELECT count(*) FROM link_inbox") == 0,
+              "resend: the event is not stored exactly once, or the link kept records");
+
+    Vigil__V1__IntakeContact *bad = kit_contact(&storage, "hotline-east-resend-bad", 5);
+    bad->victim->phone = "555-0100";
+    KIT_CHECK(s_send_twice(hotline, MT(INTAKE_CONTACT), &bad->base, &first, &second) == 1,
+              "resend of a rejected event: no answer");
+    for (int i = 0; i < 2; i++) {
+        const kit_ack_t *ack = i ? &second : &first;
+        KIT_CHECK(ack->status == STATUS(REJECTED) && ack->reason == REASON(INVALID_PHONE) &&
+                      strstr(ack->detail, "victim.phone") != NULL,
+                  "resend of a rejected event: answer %d: status %d reason %d (%s)", i + 1,
+                  ack->status, ack->reason, ack->detail);
+    }
+    return 0;
+}
+
 static int s_run(kit_t *kit)
 {
     KIT_CHECK(kit_start_standin(kit) == 0, "stand-in did not start");
@@ -554,6 +615,10 @@ static int s_run(kit_t *kit)
         kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_CASE_SHOW, "op-ana", ack.case_id, 0);
     KIT_CHECK(reply && reply->ok, "an untampered case is no longer readable");
     vigil__v1__admin_reply__free_unpacked(reply, NULL);
+
+    /* 9. the same envelope resent (same message_id): the same answers */
+    if (s_check_resend(hotline, intake_db))
+        return 1;
 
     if (s_burst(kit, hotline, intake_db))
         return 1;

@@ -5,7 +5,8 @@
  * is answered DUPLICATE with the original case id and has no second effect.
  * A handler's rejection undoes its effects and is recorded (a retransmit is
  * REJECTED again without running the handler), and acks are coalesced per
- * peer only when asked.
+ * peer only when asked. A route that dedups by its own key gets no record
+ * and answers retransmits itself.
  */
 #include "link_fixture.h"
 
@@ -203,6 +204,84 @@ static void test_a_rejection_undoes_its_effects_and_is_recorded(void **state)
     fixture_close(&f);
 }
 
+/* A handler that dedups by its own key, as intake's ledger does: the
+ * probe's sequence is claimed once; a repeat is answered DUPLICATE with
+ * the original case. Sequence 666 is refused before anything is written. */
+static int s_self_dedup_handler(void *ctx, sqlite3 *db, const Vigil__V1__Envelope *envelope,
+                                const char *peer, link_result_t *result)
+{
+    (void)peer;
+    fixture_handler_t *self = ctx;
+    self->calls++;
+    const Vigil__V1__LinkProbe *probe = (const Vigil__V1__LinkProbe *)link_payload(envelope);
+    if (!probe)
+        return LINK_REJECT;
+    if (probe->sequence == 666) {
+        result->reason = VIGIL__V1__REASON_CODE__REASON_INVALID_VALUE;
+        snprintf(result->detail, sizeof result->detail, "probe.sequence: refused");
+        return LINK_REJECT;
+    }
+    sqlite3_stmt *claim = NULL;
+    sqlite3_prepare_v2(db, "INSERT INTO effects (seq, count) VALUES (?1, 1) ON CONFLICT DO NOTHING",
+                       -1, &claim, NULL);
+    sqlite3_bind_int64(claim, 1, (sqlite3_int64)probe->sequence);
+    int rc = sqlite3_step(claim);
+    sqlite3_finalize(claim);
+    if (rc != SQLITE_DONE)
+        return LINK_RETRY;
+    if (sqlite3_changes(db) == 0)
+        result->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE;
+    snprintf(result->case_id, sizeof result->case_id, "case-%llu",
+             (unsigned long long)probe->sequence);
+    return LINK_OK;
+}
+
+static const link_route_t s_routes_own_dedup[] = {
+    {VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_LINK_PROBE, s_self_dedup_handler,
+     LINK_ROUTE_NO_SAVEPOINT | LINK_ROUTE_OWN_DEDUP, NULL},
+    {0, NULL, 0, NULL},
+};
+
+/* LINK_ROUTE_OWN_DEDUP: the link writes no record; a retransmit runs the
+ * handler again, whose own key gives the sender the same answers as a
+ * record would (DUPLICATE with the original case; the same REJECTED). */
+static void test_a_route_with_its_own_dedup_is_answered_by_its_handler(void **state)
+{
+    (void)state;
+    fixture_t f;
+    fixture_open(&f, false);
+    fixture_handler_t handler = {0};
+    link_server_config_t config = fixture_server_config(&f, 3);
+    link_server_t *server = fixture_server_routed(&f, &config, &handler, NULL, s_routes_own_dedup);
+    zsock_t *dealer = fixture_dealer(&f);
+    fixture_answer_t answers[FIXTURE_MAX_ACK];
+    uint8_t accepted[VIGIL_ID_BYTES], refused[VIGIL_ID_BYTES];
+    util_random_id(accepted);
+    util_random_id(refused);
+
+    static const int want[2] = {VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED,
+                                VIGIL__V1__ACK_STATUS__ACK_STATUS_DUPLICATE};
+    for (int round = 0; round < 2; round++) {
+        fixture_send_probe(dealer, accepted, 7);
+        assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+        assert_int_equal(answers[0].status, want[round]);
+        assert_string_equal(answers[0].case_id, "case-7");
+        assert_memory_equal(answers[0].id, accepted, VIGIL_ID_BYTES);
+
+        fixture_send_probe(dealer, refused, 666);
+        assert_int_equal(fixture_await(&f, dealer, answers, 1), 1);
+        assert_int_equal(answers[0].status, VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED);
+        assert_int_equal(answers[0].reason, VIGIL__V1__REASON_CODE__REASON_INVALID_VALUE);
+        assert_string_equal(answers[0].detail, "probe.sequence: refused");
+    }
+    assert_int_equal(handler.calls, 4); /* every retransmit ran the handler */
+    assert_int_equal(fixture_effects(&f, 7), 1);
+    assert_int_equal(fixture_count(&f, "SELECT count(*) FROM link_inbox"), 0);
+    zsock_destroy(&dealer);
+    link_server_destroy(&server);
+    fixture_close(&f);
+}
+
 /* A route without savepoints: a batch of messages each keeps its one
  * effect and record, as with savepoints. */
 static void test_a_route_without_savepoint_keeps_every_effect(void **state)
@@ -376,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_dedup_survives_a_restart),
         cmocka_unit_test(test_dedup_is_exact_for_ids_out_of_order),
         cmocka_unit_test(test_a_rejection_undoes_its_effects_and_is_recorded),
+        cmocka_unit_test(test_a_route_with_its_own_dedup_is_answered_by_its_handler),
         cmocka_unit_test(test_a_route_without_savepoint_keeps_every_effect),
         cmocka_unit_test(test_a_route_without_savepoint_that_fails_after_writing_keeps_nothing),
         cmocka_unit_test(test_acks_are_one_per_request_without_coalescing),

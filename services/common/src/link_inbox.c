@@ -15,7 +15,10 @@
  * recorded as DEAD_LETTERED, so the sender can forget it.
  *
  * Handler rejections are recorded too (effects undone): a retransmission
- * gets the same REJECTED answer (docs/protocol.md). Checks made before the
+ * gets the same REJECTED answer (docs/protocol.md). A route marked
+ * LINK_ROUTE_OWN_DEDUP gets no record for what its handler answers: its
+ * handler dedups by its own key and answers a retransmission itself.
+ * Checks made before the
  * transaction (size, decoding, type) are not recorded: they depend only on
  * the bytes and this version of the code. New records are kept in memory
  * and written in multi-row INSERTs (one statement per INBOX_RECORD_CHUNK
@@ -639,6 +642,7 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
                   (int)envelope->type);
         return -1;
     }
+    bool own_dedup = route->flags & LINK_ROUTE_OWN_DEDUP;
     if (rc == LINK_OK) {
         if (savepoint && link_step_done(self->release))
             return -1;
@@ -646,7 +650,7 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
             outcome->status = VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED;
         if (s_forget_attempts(self, id, id_len))
             return -1;
-        return s_record(self, id, id_len, peer, outcome, false);
+        return own_dedup ? 0 : s_record(self, id, id_len, peer, outcome, false);
     }
     if (!savepoint) {
         if (sqlite3_total_changes64(self->db) != changes_before ||
@@ -665,7 +669,7 @@ int link_inbox_handle(link_inbox_t *self, const Vigil__V1__Envelope *envelope,
             outcome->reason = VIGIL__V1__REASON_CODE__REASON_HANDLER_FAILED;
         if (s_forget_attempts(self, id, id_len))
             return -1;
-        return s_record(self, id, id_len, peer, outcome, false);
+        return own_dedup ? 0 : s_record(self, id, id_len, peer, outcome, false);
     }
     return s_count_failure(self, envelope, raw, raw_len, peer, outcome);
 }

@@ -111,6 +111,16 @@ ProtobufCMessage *link_payload(const Vigil__V1__Envelope *envelope);
  * changed the store would. */
 #define LINK_ROUTE_DEFER_OUTBOX 2u
 
+/* LINK_ROUTE_OWN_DEDUP: the handler deduplicates by a key of its own that
+ * it claims in the same transaction (intake's ledger of source and
+ * event_id), and answers a repeat DUPLICATE with the original case id. The
+ * link then writes no inbox record for what the handler answers (ACCEPTED,
+ * DUPLICATE, REJECTED): a message_id sent again runs the handler again,
+ * which gives the same answer, so the sender sees no difference. The
+ * record was a fifth of the bytes intake wrote per contact. Failures
+ * (RETRY) are still counted and dead-lettered as for any route. */
+#define LINK_ROUTE_OWN_DEDUP 4u
+
 /* The part of a handler's work that needs no store: checking, encrypting
  * and packing what the handler will write. The server runs it before the
  * batch transaction, on a thread of its own while the loop thread stores
