@@ -7,6 +7,7 @@
  * it never opens a plugin, and nothing it handles is personal data.
  */
 #include "policy_host.h"
+#include "vigil/config.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -74,14 +75,6 @@ static bool s_in_list(const char *const *list, const char *key)
     return false;
 }
 
-/* As config_setting_file() (vigil/config.h), which this file cannot link:
- * the policy tools build it without the runtime. */
-static const char *s_file(const config_setting_t *setting)
-{
-    const char *file = setting ? config_setting_source_file(setting) : NULL;
-    return file ? file : "<embedded>";
-}
-
 static int s_line(const config_setting_t *setting)
 {
     return setting ? (int)config_setting_source_line(setting) : 0;
@@ -92,8 +85,8 @@ static int s_fail(char *err, size_t errlen, const config_setting_t *at, const ch
                   const char *key, const char *why)
 {
     if (err && errlen) {
-        snprintf(err, errlen, "%s:%d: region '%s': key '%s': %s", s_file(at), s_line(at),
-                 region && region[0] ? region : "?", key, why);
+        snprintf(err, errlen, "%s:%d: region '%s': key '%s': %s", config_setting_file(at),
+                 s_line(at), region && region[0] ? region : "?", key, why);
     }
     return -1;
 }
@@ -354,33 +347,6 @@ static void s_render_value(FILE *out, const config_setting_t *setting)
     }
 }
 
-/* The 1-based line of `text` that is a libconfig @include directive (the
- * word at the start of a line, after blanks, then blanks and a quote), or
- * 0. libconfig 1.5 ends the whole process when such a directive names a
- * directory in text read from a string ("input in flex scanner failed"),
- * and a region's plugin_config has no folder to include from anyway. */
-static int s_include_line(const char *text)
-{
-    static const char directive[] = "@include";
-    int line = 1;
-    for (const char *p = text; *p; line++) {
-        p += strspn(p, " \t");
-        if (strncmp(p, directive, sizeof directive - 1) == 0) {
-            const char *q = p + sizeof directive - 1;
-            size_t blanks = strspn(q, " \t");
-            if (blanks > 0 && q[blanks] == '"') {
-                return line;
-            }
-        }
-        const char *newline = strchr(p, '\n');
-        if (!newline) {
-            break;
-        }
-        p = newline + 1;
-    }
-    return 0;
-}
-
 int policy_config_text(const config_setting_t *setting, char **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -390,13 +356,17 @@ int policy_config_text(const config_setting_t *setting, char **out, char *err, s
     }
     if (config_setting_type(setting) == CONFIG_TYPE_STRING) {
         const char *text = config_setting_get_string(setting);
-        int include = s_include_line(text);
+        /* libconfig 1.5 ends the whole process when such a directive names a
+         * directory in text read from a string ("input in flex scanner
+         * failed"), and a region's plugin_config has no folder to include
+         * from anyway. */
+        int include = config_include_line(text);
         if (include) {
             if (err && errlen) {
                 snprintf(err, errlen,
                          "%s:%d: plugin_config text, its line %d: @include is not allowed here "
                          "(write the settings themselves, or use a plugin_config group)",
-                         s_file(setting), s_line(setting), include);
+                         config_setting_file(setting), s_line(setting), include);
             }
             return -1;
         }
@@ -404,8 +374,9 @@ int policy_config_text(const config_setting_t *setting, char **out, char *err, s
         config_init(&check);
         int ok = config_read_string(&check, text) == CONFIG_TRUE;
         if (!ok && err && errlen) {
-            snprintf(err, errlen, "%s:%d: plugin_config text, its line %d: %s", s_file(setting),
-                     s_line(setting), config_error_line(&check), config_error_text(&check));
+            snprintf(err, errlen, "%s:%d: plugin_config text, its line %d: %s",
+                     config_setting_file(setting), s_line(setting), config_error_line(&check),
+                     config_error_text(&check));
         }
         config_destroy(&check);
         if (!ok) {
@@ -417,7 +388,7 @@ int policy_config_text(const config_setting_t *setting, char **out, char *err, s
     if (config_setting_type(setting) != CONFIG_TYPE_GROUP) {
         if (err && errlen) {
             snprintf(err, errlen, "%s:%d: plugin_config must be a group { ... } or a string",
-                     s_file(setting), s_line(setting));
+                     config_setting_file(setting), s_line(setting));
         }
         return -1;
     }
@@ -576,7 +547,7 @@ int policy_regions_parse(const config_setting_t *setting, void *field, char *err
     if (config_setting_type(setting) != CONFIG_TYPE_LIST || config_setting_length(setting) == 0) {
         if (err && errlen) {
             snprintf(err, errlen, "%s:%d: regions: must be a non-empty list ( { name = ...; } )",
-                     s_file(setting), s_line(setting));
+                     config_setting_file(setting), s_line(setting));
         }
         return -1;
     }

@@ -119,6 +119,31 @@ static void test_bad_values_are_named(void **state)
                    "its line 2: @include is not allowed here");
 }
 
+/* Only a directive libconfig would follow is refused: the same line in a
+ * comment is text (the check before this one refused it too). */
+static void test_include_in_a_comment_is_text(void **state)
+{
+    (void)state;
+    config_t cfg;
+    config_setting_t *g = s_load(&cfg,
+                                 "r = { name = \"s\"; plugin = \"rules\"; plugin_config = "
+                                 "\"a = 1;\\n/*\\n@include \\\"/tmp\\\"\\n*/\\nb = 2;\"; };",
+                                 "r");
+    policy_region_t r;
+    char err[256] = "";
+    if (policy_region_parse(g, &r, err, sizeof err) != 0)
+        fail_msg("refused: %s", err);
+    config_t back;
+    config_init(&back);
+    assert_int_equal(config_read_string(&back, r.plugin_config), CONFIG_TRUE);
+    int b = 0;
+    assert_int_equal(config_lookup_int(&back, "b", &b), CONFIG_TRUE);
+    assert_int_equal(b, 2);
+    config_destroy(&back);
+    policy_region_clear(&r);
+    config_destroy(&cfg);
+}
+
 static void test_roles(void **state)
 {
     (void)state;
@@ -136,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_region_parses_roster_and_plugin_config),
         cmocka_unit_test(test_region_without_plugin_is_a_config_error),
         cmocka_unit_test(test_bad_values_are_named),
+        cmocka_unit_test(test_include_in_a_comment_is_text),
         cmocka_unit_test(test_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

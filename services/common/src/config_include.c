@@ -153,41 +153,42 @@ static int s_follow(const char *file, int line, const char *name, const char *di
     return depth + 1 < CONFIG_INCLUDE_DEPTH_MAX ? s_scan(full, dir, depth + 1, err, errlen) : 0;
 }
 
-/* Checks every directive in the regular file `path`, at include `depth`. */
-static int s_scan(const char *path, const char *dir, int depth, char *err, size_t errlen)
+/* A walk over libconfig text that stops at each @include directive. */
+typedef struct {
+    const char *p, *end;
+    lex_state_t state;
+    bool line_start;
+    int line; /* 1-based line of `p` */
+} lexer_t;
+
+static void s_lexer_init(lexer_t *lexer, const char *text, size_t len)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (s_slurp(path, &text, &len) != 0) {
-        return util_fail(err, errlen, "%s: cannot read %s: %s", path,
-                         depth == 0 ? "the config file" : "this included file", strerror(errno));
-    }
-    lex_state_t state = LEX_CODE;
-    int line = 1;
-    int rc = 0;
-    bool line_start = true;
-    const char *p = text;
-    const char *end = text + len;
-    while (rc == 0 && p < end) {
-        size_t opening = state == LEX_CODE && line_start ? s_directive_at(p) : 0;
-        line_start = false;
+    *lexer =
+        (lexer_t){.p = text, .end = text + len, .state = LEX_CODE, .line_start = true, .line = 1};
+}
+
+/* Finds the next directive libconfig would follow: copies its path into
+ * `name` (see s_quoted) and its line into *at, and returns true. Returns
+ * false at the end of the text, or at a directive libconfig itself refuses
+ * (unterminated, or a path longer than `namelen`): it stops there. */
+static bool s_next_directive(lexer_t *lexer, char *name, size_t namelen, int *at)
+{
+    const char *p = lexer->p, *end = lexer->end;
+    while (p < end) {
+        size_t opening = lexer->state == LEX_CODE && lexer->line_start ? s_directive_at(p) : 0;
+        lexer->line_start = false;
         if (opening > 0) {
-            char name[PATH_MAX];
-            int at = line;
-            const char *after = s_quoted(p + opening, end, name, sizeof name, &line);
-            if (after == NULL) {
-                break; /* unterminated or absurd: libconfig's own error */
-            }
-            rc = s_follow(path, at, name, dir, depth, err, errlen);
-            p = after;
-            continue;
+            *at = lexer->line;
+            const char *after = s_quoted(p + opening, end, name, namelen, &lexer->line);
+            lexer->p = after != NULL ? after : end;
+            return after != NULL;
         }
-        switch (state) {
+        switch (lexer->state) {
         case LEX_CODE:
             if (*p == '"') {
-                state = LEX_STRING;
+                lexer->state = LEX_STRING;
             } else if (*p == '/' && p + 1 < end && p[1] == '*') {
-                state = LEX_COMMENT;
+                lexer->state = LEX_COMMENT;
                 p++;
             } else if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
                 const char *newline = memchr(p, '\n', (size_t)(end - p));
@@ -199,24 +200,53 @@ static int s_scan(const char *path, const char *dir, int depth, char *err, size_
             if (*p == '\\' && p + 1 < end) {
                 p++; /* an escaped newline is still counted below */
             } else if (*p == '"') {
-                state = LEX_CODE;
+                lexer->state = LEX_CODE;
             }
             break;
         case LEX_COMMENT:
             if (*p == '*' && p + 1 < end && p[1] == '/') {
-                state = LEX_CODE;
+                lexer->state = LEX_CODE;
                 p++;
             }
             break;
         }
         if (*p == '\n') {
-            line++;
-            line_start = true;
+            lexer->line++;
+            lexer->line_start = true;
         }
         p++;
     }
+    lexer->p = end;
+    return false;
+}
+
+/* Checks every directive in the regular file `path`, at include `depth`. */
+static int s_scan(const char *path, const char *dir, int depth, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (s_slurp(path, &text, &len) != 0) {
+        return util_fail(err, errlen, "%s: cannot read %s: %s", path,
+                         depth == 0 ? "the config file" : "this included file", strerror(errno));
+    }
+    lexer_t lexer;
+    s_lexer_init(&lexer, text, len);
+    char name[PATH_MAX];
+    int at = 0, rc = 0;
+    while (rc == 0 && s_next_directive(&lexer, name, sizeof name, &at)) {
+        rc = s_follow(path, at, name, dir, depth, err, errlen);
+    }
     free(text);
     return rc;
+}
+
+int config_include_line(const char *text)
+{
+    lexer_t lexer;
+    s_lexer_init(&lexer, text, strlen(text));
+    char name[PATH_MAX];
+    int at = 0;
+    return s_next_directive(&lexer, name, sizeof name, &at) ? at : 0;
 }
 
 int config_check_includes(const char *path, const char *dir, char *err, size_t errlen)

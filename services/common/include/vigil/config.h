@@ -93,6 +93,12 @@ const char *config_setting_file(const config_setting_t *setting);
  * an included file is named as its @include wrote it. */
 int config_read_operator_file(config_t *config, const char *path, char *err, size_t errlen);
 
+/* The 1-based line of the first @include directive libconfig would follow
+ * in `text` (one outside comments and strings), or 0 if there is none. For
+ * libconfig text held in a string, which has no folder to include from.
+ * Cannot fail. */
+int config_include_line(const char *text);
+
 /* Frees the strings and custom values stored by config_load(). Safe to call
  * twice. Cannot fail. */
 void config_release(const config_section_t *sections);
