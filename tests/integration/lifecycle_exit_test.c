@@ -190,6 +190,26 @@ static int s_check_store(const char *exe, const char *dir)
     return 0;
 }
 
+/* Writes `settings` to <dir>/<name>.conf, runs the service with it once
+ * (its log in <dir>/<name>.log, whose path goes to `log`), and expects it
+ * to exit `want` without saying it started. Returns 0 or 1. */
+static int s_expect_refusal(const char *exe, const char *dir, const char *name,
+                            const kit_config_t *settings, int want, char log[KIT_PATH_MAX])
+{
+    char config[KIT_PATH_MAX], file[KIT_PATH_MAX];
+    snprintf(file, sizeof file, "%s.conf", name);
+    kit_join(config, dir, file);
+    snprintf(file, sizeof file, "%s.log", name);
+    kit_join(log, dir, file);
+    KIT_CHECK(kit_write_config(config, settings) == 0, "cannot write %s", config);
+    int code = kit_run(log, EXIT_TIMEOUT_MS, exe, "--config", config, NULL);
+    if (code != want)
+        kit_dump(log);
+    KIT_CHECK(code == want, "%s: exit %d, want %d", name, code, want);
+    KIT_CHECK(kit_count_lines(log, KIT_STARTED, NULL) == 0, "%s: it said started", name);
+    return 0;
+}
+
 static int s_check_ports(const char *exe, const char *dir)
 {
     char state[KIT_PATH_MAX], config[KIT_PATH_MAX], log[KIT_PATH_MAX];
@@ -214,26 +234,18 @@ static int s_check_ports(const char *exe, const char *dir)
     /* A second instance on the same link port, then on the same metrics port. */
     static const char *const cases[] = {"link", "metrics"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char second_state[KIT_PATH_MAX], second_config[KIT_PATH_MAX], second_log[KIT_PATH_MAX],
-            name[KIT_PATH_MAX], endpoint[KIT_PATH_MAX];
+        char second_state[KIT_PATH_MAX], second_log[KIT_PATH_MAX], name[KIT_PATH_MAX],
+            endpoint[KIT_PATH_MAX];
         snprintf(name, sizeof name, "second-%s", cases[i]);
         kit_join(second_state, dir, name);
-        snprintf(name, sizeof name, "second-%s.conf", cases[i]);
-        kit_join(second_config, dir, name);
-        snprintf(name, sizeof name, "second-%s.log", cases[i]);
-        kit_join(second_log, dir, name);
         bool link = i == 0;
         kit_config_t second = {.state_dir = second_state,
                                .link_port = link ? link_port : kit_free_port(),
                                .metrics_port = link ? kit_free_port() : metrics_port,
                                .peer_port = kit_free_port(),
                                .insecure = true};
-        KIT_CHECK(kit_write_config(second_config, &second) == 0, "cannot write %s", second_config);
-        int code = kit_run(second_log, EXIT_TIMEOUT_MS, exe, "--config", second_config, NULL);
-        if (code != SERVICE_EXIT_UNAVAILABLE)
-            kit_dump(second_log);
-        KIT_CHECK(code == SERVICE_EXIT_UNAVAILABLE, "%s port taken: exit %d, want 69", cases[i],
-                  code);
+        if (s_expect_refusal(exe, dir, name, &second, SERVICE_EXIT_UNAVAILABLE, second_log))
+            return 1;
         if (link)
             snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", link_port);
         else
@@ -242,28 +254,18 @@ static int s_check_ports(const char *exe, const char *dir)
             kit_dump(second_log);
         KIT_CHECK(kit_count_lines(second_log, "level=error", endpoint) >= 1,
                   "%s port taken: no error line naming %s", cases[i], endpoint);
-        KIT_CHECK(kit_count_lines(second_log, KIT_STARTED, NULL) == 0, "%s: it said started",
-                  cases[i]);
     }
     /* A second instance on the holder's state directory, on free ports. */
-    char second_config[KIT_PATH_MAX], second_log[KIT_PATH_MAX];
-    kit_join(second_config, dir, "second-state.conf");
-    kit_join(second_log, dir, "second-state.log");
+    char second_log[KIT_PATH_MAX];
     kit_config_t second = {.state_dir = state,
                            .link_port = kit_free_port(),
                            .metrics_port = kit_free_port(),
                            .peer_port = kit_free_port(),
                            .insecure = true};
-    KIT_CHECK(kit_write_config(second_config, &second) == 0, "cannot write %s", second_config);
-    int second_code = kit_run(second_log, EXIT_TIMEOUT_MS, exe, "--config", second_config, NULL);
-    if (second_code != SERVICE_EXIT_UNAVAILABLE)
-        kit_dump(second_log);
-    KIT_CHECK(second_code == SERVICE_EXIT_UNAVAILABLE, "state directory taken: exit %d, want 69",
-              second_code);
+    if (s_expect_refusal(exe, dir, "second-state", &second, SERVICE_EXIT_UNAVAILABLE, second_log))
+        return 1;
     KIT_CHECK(kit_count_lines(second_log, "level=error", "another instance") == 1,
               "state directory taken: no 'another instance' error");
-    KIT_CHECK(kit_count_lines(second_log, KIT_STARTED, NULL) == 0,
-              "state directory taken: it said started");
 
     KIT_CHECK(kit_running(pid), "the port holder died");
     KIT_CHECK(kit_http_get(metrics_port, "/healthz", NULL, 0) == 200,
@@ -278,21 +280,16 @@ static int s_check_ports(const char *exe, const char *dir)
 /* A state_dir that exists as a regular file: 73, said as such. */
 static int s_check_state_file(const char *exe, const char *dir)
 {
-    char state[KIT_PATH_MAX], config[KIT_PATH_MAX], log[KIT_PATH_MAX];
+    char state[KIT_PATH_MAX], log[KIT_PATH_MAX];
     kit_join(state, dir, "state-is-a-file");
-    kit_join(config, dir, "state-file.conf");
-    kit_join(log, dir, "state-file.log");
     KIT_CHECK(s_store(state, "not a folder\n", 13) == 0, "cannot write %s", state);
     kit_config_t settings = {.state_dir = state,
                              .link_port = kit_free_port(),
                              .metrics_port = kit_free_port(),
                              .peer_port = kit_free_port(),
                              .insecure = true};
-    KIT_CHECK(kit_write_config(config, &settings) == 0, "cannot write %s", config);
-    int code = kit_run(log, EXIT_TIMEOUT_MS, exe, "--config", config, NULL);
-    if (code != SERVICE_EXIT_STORE)
-        kit_dump(log);
-    KIT_CHECK(code == SERVICE_EXIT_STORE, "state_dir is a file: exit %d, want 73", code);
+    if (s_expect_refusal(exe, dir, "state-file", &settings, SERVICE_EXIT_STORE, log))
+        return 1;
     KIT_CHECK(kit_count_lines(log, "cannot create the state directory", "Not a directory") == 1,
               "state_dir is a file: no 'Not a directory' error naming it");
     KIT_CHECK(kit_count_lines(log, "another instance", NULL) == 0,
