@@ -80,7 +80,7 @@ void kit_dump(const char *path);
 
 /* --- ports, keys and configs -------------------------------------------- */
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. Returns it or -1. */
+/* A TCP port on 127.0.0.1 for a service under test: harness_free_port(). */
 int kit_free_port(void);
 
 /* Makes the keys of an instance whose state directory is `state`:

@@ -24,3 +24,11 @@ set_target_properties(link_badinput_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${C
 add_test(NAME integration.link_badinput
          COMMAND link_badinput_test $<TARGET_FILE:vigil-link-probe-receiver>)
 set_tests_properties(integration.link_badinput PROPERTIES LABELS integration TIMEOUT 120)
+
+# The harness's own port picker: ports outside the ephemeral range, never
+# handed to two test processes at once.
+add_executable(harness_ports_test ${CMAKE_CURRENT_LIST_DIR}/harness_ports_test.c)
+target_link_libraries(harness_ports_test PRIVATE vigil_link_harness)
+set_target_properties(harness_ports_test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME integration.harness_ports COMMAND harness_ports_test)
+set_tests_properties(integration.harness_ports PROPERTIES LABELS integration TIMEOUT 60)

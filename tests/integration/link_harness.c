@@ -11,9 +11,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -105,20 +107,85 @@ int harness_mkdirs(const char *path)
     return mkdir(buffer, HARNESS_DIR_MODE) && errno != EEXIST ? -1 : 0;
 }
 
-int harness_free_port(void)
+/* Ports for tests come from below the kernel's ephemeral range, so no
+ * outgoing connection (every ZeroMQ connect of every test running beside
+ * this one) can take a port between the check here and the service's bind.
+ * Tests that run in parallel keep out of each other's way with a lock file
+ * per port, held until this process ends. */
+#define HARNESS_PORT_LOCKS "/tmp/vigil-test-ports"
+#define HARNESS_PORT_FLOOR 20000
+#define HARNESS_PORT_TOP   65535
+
+static void s_port_pool(int *lo, int *hi)
+{
+    int ephemeral_lo = 32768, ephemeral_hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &ephemeral_lo, &ephemeral_hi) != 2)
+            ephemeral_lo = 32768, ephemeral_hi = 60999;
+        fclose(f);
+    }
+    if (ephemeral_lo - HARNESS_PORT_FLOOR >= HARNESS_PORT_TOP - ephemeral_hi) {
+        *lo = HARNESS_PORT_FLOOR;
+        *hi = ephemeral_lo - 1;
+    } else {
+        *lo = ephemeral_hi + 1;
+        *hi = HARNESS_PORT_TOP;
+    }
+}
+
+/* 1 if nothing on this host holds `port` on 127.0.0.1, TIME_WAIT included
+ * (no SO_REUSEADDR), else 0. */
+static int s_port_unused(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -1;
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+        return 0;
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof address;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) == 0 &&
-        getsockname(fd, (struct sockaddr *)&address, &len) == 0)
-        port = ntohs(address.sin_port);
+    int unused = bind(fd, (struct sockaddr *)&address, sizeof address) == 0;
     close(fd);
-    return port;
+    return unused;
+}
+
+/* Takes the lock on `port` for the rest of this process's life. The
+ * descriptor is left open on purpose: closing it would give the port up.
+ * flock() locks belong to an open file description, so a port this process
+ * already holds is refused too. Returns 0, or -1 if someone holds it. */
+static int s_port_reserve(int port)
+{
+    char path[64];
+    (void)mkdir(HARNESS_PORT_LOCKS, 01777);
+    snprintf(path, sizeof path, "%s/%d", HARNESS_PORT_LOCKS, port);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, HARNESS_FILE_MODE);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+int harness_free_port(void)
+{
+    int lo, hi;
+    s_port_pool(&lo, &hi);
+    int span = hi - lo + 1;
+    if (span <= 0)
+        return -1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now.tv_nsec;
+    int start = (int)(seed % (unsigned)span);
+    for (int i = 0; i < span; i++) {
+        int port = lo + (start + i) % span;
+        if (!s_port_unused(port) || s_port_reserve(port) != 0)
+            continue;
+        if (s_port_unused(port)) /* taken between the check and the lock */
+            return port;
+    }
+    return -1;
 }
 
 int harness_link_keys(const char *server_state, const char *server, const char *client_state,

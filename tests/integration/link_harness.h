@@ -45,8 +45,11 @@ int harness_copy(const char *from, const char *to);
 /* mkdir -p (mode 0700). Returns 0 or -1. */
 int harness_mkdirs(const char *path);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
- * released). Returns the port or -1. */
+/* A TCP port on 127.0.0.1 for a service under test to bind. It lies below
+ * the kernel's ephemeral range, so no outgoing connection takes it, and it
+ * stays reserved to this process (a lock file under /tmp/vigil-test-ports)
+ * until the process ends, so tests running in parallel never get the same
+ * one. Returns the port or -1. */
 int harness_free_port(void);
 
 /* Creates keys for a receiver service `server` under `server_state` and a

@@ -42,11 +42,25 @@ fail() {
     exit 1
 }
 
+# Ports come from below the kernel's ephemeral range, as the C tests' do
+# (harness_free_port): no outgoing connection of a test running beside this
+# one can take the port while the responder is down for a restart.
+read -r ephemeral_lo _ </proc/sys/net/ipv4/ip_local_port_range
+pool="![20000-$((ephemeral_lo - 1))]"
+
+# reserve_port PORT: holds the tests' lock on PORT (see link_harness.c)
+# until this script ends; 1 if another test holds it.
+reserve_port() {
+    mkdir -p /tmp/vigil-test-ports
+    exec {port_lock}>"/tmp/vigil-test-ports/$1"
+    flock -n "$port_lock"
+}
+
 # start_responder [PORT|any] [FLAG...]: starts the peer (on PORT, or any free
-# one). Restarting on a given port retries for a while: the old socket may
-# still be closing.
+# port of the pool, reserved for this script). Restarting on a given port
+# retries for a while: the old socket may still be closing.
 start_responder() {
-    local endpoint="tcp://127.0.0.1:!" # a random free port (czmq), so parallel runs rarely meet
+    local endpoint="tcp://127.0.0.1:$pool" # czmq: a random free port in the pool
     if [ $# -gt 0 ]; then
         [ "$1" = "any" ] || endpoint="tcp://127.0.0.1:$1"
         shift
@@ -63,6 +77,10 @@ start_responder() {
         done
         if [ -s "$work/port" ]; then
             port=$(cat "$work/port")
+            [ "$endpoint" != "tcp://127.0.0.1:$pool" ] || reserve_port "$port" || {
+                kill_responder # another test holds this port: pick again
+                continue
+            }
             return 0
         fi
         wait "$responder_pid" 2>/dev/null || true
