@@ -28,6 +28,7 @@ build_packages=(
     libprotobuf-c-dev protobuf-c-compiler
     libsqlite3-dev libconfig-dev libmicrohttpd-dev libjansson-dev
     libcurl4-openssl-dev
+    libseccomp-dev # the policy worker's syscall filter (services/triage/policy_sandbox.c)
 )
 # To run the test suite and the scripts in scripts/.
 test_packages=(
@@ -48,7 +49,7 @@ extra_packages=(
 # libraries only, plus curl for the /healthz healthcheck.
 runtime_packages=(
     libzmq5 libczmq4 libsodium23 libprotobuf-c1 libsqlite3-0 libconfig9
-    libmicrohttpd12 libjansson4 libcurl4 curl ca-certificates
+    libmicrohttpd12 libjansson4 libcurl4 libseccomp2 curl ca-certificates
 )
 # For people changing the code: the formatter the house style asks for.
 dev_packages=(

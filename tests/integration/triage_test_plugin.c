@@ -21,13 +21,27 @@
  *                        taxonomy term for the case's place (optional)
  *   dump_to    = "path"; append everything the plugin can see to this file
  *                        (optional; the no-personal-data test reads it)
+ *   probe_on   = "case"; when routing this case id, try what the policy
+ *                        worker's sandbox refuses (a socket, a process, a
+ *                        program, signals to triage and its process group,
+ *                        ptrace) and what it allows (a thread, reading a
+ *                        file, signalling itself), and append one line
+ *                        "probe name=result ..." to dump_to (the sandbox
+ *                        test). Every probe is harmless if it is allowed.
  *
  * It must never ship: crashing and hanging on purpose is its job.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <vigil/plugin.h>
 
@@ -45,6 +59,7 @@ typedef struct {
     const char *hog_on;
     const char *refer;
     const char *dump_to;
+    const char *probe_on;
 } test_state_t;
 
 #ifndef TEST_PLUGIN_BROKEN
@@ -75,6 +90,7 @@ static int s_init(const vigil_host_api_t *host, void **state, char *err, size_t 
     s->hog_on = s_string(host, "hog_on");
     s->refer = s_string(host, "refer");
     s->dump_to = s_string(host, "dump_to");
+    s->probe_on = s_string(host, "probe_on");
     *state = s;
     return VIGIL_PLUGIN_OK;
 #endif
@@ -112,6 +128,83 @@ static void s_dump(const test_state_t *s, const vigil_host_api_t *host,
     fclose(out);
 }
 
+/* "ok" when a probe returned `rc` >= 0, else the errno's name. */
+static const char *s_outcome(long rc, int error)
+{
+    if (rc >= 0) {
+        return "ok";
+    }
+    switch (error) {
+    case EPERM:
+        return "EPERM";
+    case ENOENT:
+        return "ENOENT";
+    case ESRCH:
+        return "ESRCH";
+    case ENOSYS:
+        return "ENOSYS";
+    default:
+        return "other";
+    }
+}
+
+static void *s_thread(void *arg)
+{
+    return arg;
+}
+
+static void s_probe(const test_state_t *s)
+{
+    FILE *out = fopen(s->dump_to, "a");
+    if (!out) {
+        return;
+    }
+    fputs("probe", out);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    fprintf(out, " socket_inet=%s", s_outcome(fd, errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    fprintf(out, " socket_unix=%s", s_outcome(fd, errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    fflush(out); /* the child below must not write the buffer out again */
+    pid_t child = fork();
+    if (child == 0) {
+        _exit(0);
+    }
+    fprintf(out, " fork=%s", s_outcome(child, errno));
+    if (child > 0) {
+        waitpid(child, NULL, 0);
+    }
+    char *const argv[] = {"vigil-probe", NULL};
+    long rc = execve("/nonexistent/vigil-probe", argv, argv + 1); /* allowed: ENOENT */
+    fprintf(out, " exec=%s", s_outcome(rc, errno));
+    rc = kill(getppid(), 0); /* signal 0 only asks whether we may */
+    fprintf(out, " kill_parent=%s", s_outcome(rc, errno));
+    rc = kill(0, 0);
+    fprintf(out, " kill_group=%s", s_outcome(rc, errno));
+    errno = 0;                                      /* PEEKDATA's -1 may be data: errno tells */
+    ptrace(PTRACE_PEEKDATA, getppid(), NULL, NULL); /* not tracing it: ESRCH if allowed */
+    fprintf(out, " ptrace=%s", s_outcome(errno ? -1 : 0, errno));
+    rc = kill(getpid(), 0);
+    fprintf(out, " kill_self=%s", s_outcome(rc, errno));
+    pthread_t thread;
+    int error = pthread_create(&thread, NULL, s_thread, NULL);
+    if (error == 0) {
+        pthread_join(thread, NULL);
+    }
+    fprintf(out, " thread=%s", s_outcome(error ? -1 : 0, error));
+    fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    fprintf(out, " read=%s\n", s_outcome(fd, errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    fclose(out);
+}
+
 enum { HOG_CHUNK = 16 << 20, HOG_CHUNKS = 256 /* 4 GiB */ };
 
 /* Takes memory until there is no more, then gives it all back. */
@@ -144,6 +237,9 @@ static int s_route(void *state, const vigil_host_api_t *host, const vigil_case_v
     }
     if (s->hog_on && strcmp(s->hog_on, view->case_id) == 0) {
         s_hog();
+    }
+    if (s->probe_on && s->dump_to && strcmp(s->probe_on, view->case_id) == 0) {
+        s_probe(s);
     }
     if (s->dump_to) {
         s_dump(s, host, view);

@@ -6,8 +6,12 @@
  * it dies with its parent (PR_SET_PDEATHSIG), writes no core dumps and
  * cannot be ptraced by other processes of the user (not dumpable), closes
  * every other inherited descriptor, and points stdout at /dev/null so a
- * plugin cannot write into triage's output. Then it runs the message loop
- * (policy_worker.h) until triage says SHUTDOWN or goes away.
+ * plugin cannot write into triage's output. Last, it puts itself under the
+ * syscall filter (policy_sandbox.h): no sockets, programs, processes or
+ * signals to others, for good. A worker that cannot enter the filter runs
+ * no plugin: it exits, and triage routes the regions by their fallbacks.
+ * Then it runs the message loop (policy_worker.h) until triage says
+ * SHUTDOWN or goes away.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "policy_sandbox.h"
 #include "policy_worker.h"
 #include "vigil/log.h"
 
@@ -29,6 +34,8 @@
 #define WORKER_EXIT_SOFTWARE 70
 /* The first descriptor the worker does not need. */
 #define WORKER_FIRST_FREE_FD (POLICY_WIRE_PROGRESS_FD + 1)
+/* Room for the sandbox's error message. */
+#define WORKER_ERR_LEN 256
 /* The environment variable triage sets to pass its log level. */
 #define WORKER_LOG_LEVEL_ENV "VIGIL_POLICY_LOG_LEVEL"
 /* The environment variable triage sets to its own PID. */
@@ -84,6 +91,12 @@ int main(int argc, char **argv)
                                        POLICY_WIRE_PROGRESS_FD, 0);
     if (progress == MAP_FAILED) {
         log_error("policy worker: cannot map the progress page", "errno=%d", errno);
+        return WORKER_EXIT_SOFTWARE;
+    }
+    char why[WORKER_ERR_LEN];
+    if (policy_sandbox_enter(why, sizeof why) != 0) {
+        log_error("policy worker: cannot enter the plugin sandbox, so no plugin will run",
+                  "error=%s", why);
         return WORKER_EXIT_SOFTWARE;
     }
     return policy_worker_run(POLICY_WIRE_WORKER_FD, progress);

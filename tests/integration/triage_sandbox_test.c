@@ -1,0 +1,117 @@
+/* triage_sandbox_test.c: a region plugin runs confined.
+ *
+ * A real vigil-triage runs the test plugin in its real policy worker. When
+ * the plugin routes "case-probe" it tries what the worker's syscall filter
+ * (services/triage/policy_sandbox.c) refuses, and what it must still allow,
+ * and writes the outcomes to a file. Expected:
+ *   - no socket of any kind, no fork, no exec, no signal to triage or to
+ *     its process group, no ptrace: each fails with EPERM;
+ *   - a thread, reading a file and signalling itself still work;
+ *   - the refusals cost nothing: every case, the probe included, is
+ *     decided by the plugin itself, none by the fallback, no failure is
+ *     counted, and triage keeps serving.
+ * In a sanitizer build LeakSanitizer needs fork-like clone and ptrace, so
+ * those two are allowed there (policy_sandbox.h) and expected to work.
+ * Usage: triage_sandbox_test VIGIL_TRIAGE SINK TEST_PLUGIN_DIR
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "triage_kit.h"
+
+enum { CASES = 5, SEND_MS = 30000, DECIDE_MS = 60000, PROBE_LINE_MAX = 4096 };
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EXPECT_PROCESS "fork=ok"
+#define EXPECT_PTRACE  "ptrace=ESRCH"
+#else
+#define EXPECT_PROCESS "fork=EPERM"
+#define EXPECT_PTRACE  "ptrace=EPERM"
+#endif
+
+static const char s_expected[] = "probe socket_inet=EPERM socket_unix=EPERM " EXPECT_PROCESS
+                                 " exec=EPERM kill_parent=EPERM kill_group=EPERM " EXPECT_PTRACE
+                                 " kill_self=ok thread=ok read=ok";
+
+static const char *const s_case_ids[CASES] = {"case-0", "case-1", "case-probe", "case-3", "case-4"};
+
+static char s_probe_dir[HARNESS_PATH_MAX];
+
+/* The probe's line from the plugin's dump file, or "" if there is none. */
+static void s_probe_line(const char *path, char line[PROBE_LINE_MAX])
+{
+    line[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return;
+    }
+    char buf[PROBE_LINE_MAX];
+    while (fgets(buf, sizeof buf, f)) {
+        if (strncmp(buf, "probe ", 6) == 0) {
+            buf[strcspn(buf, "\n")] = '\0';
+            memcpy(line, buf, sizeof buf);
+        }
+    }
+    fclose(f);
+}
+
+static int s_run(triage_kit_t *kit, char **argv)
+{
+    char dump[HARNESS_PATH_MAX + 16], regions[2 * HARNESS_PATH_MAX];
+    HARNESS_CHECK(harness_tempdir("triage-sandbox-probe", s_probe_dir, sizeof s_probe_dir) == 0,
+                  "a folder for the plugin's probe file");
+    snprintf(dump, sizeof dump, "%s/probe.txt", s_probe_dir);
+    snprintf(regions, sizeof regions,
+             "default_region = \"central\";\n"
+             "regions = (\n"
+             "  { name = \"central\"; plugin = \"testplug\"; states = [\"KS\"];\n"
+             "    plugin_config = { probe_on = \"case-probe\"; dump_to = \"%s\"; };\n"
+             "    fallback = { assignee = \"central-desk\"; };\n"
+             "    roster = ( { id = \"central-co-1\"; role = \"contact_officer\";"
+             " languages = [\"en\"]; on_call = true; } ); }\n"
+             ");\n",
+             dump);
+    HARNESS_CHECK(kit_start_testplug(kit, "triage-sandbox", argv, NULL, regions) == 0,
+                  "triage and the sink start on the test plugin");
+
+    for (int i = 0; i < CASES; i++) {
+        Vigil__V1__CaseView view, *one = &view;
+        char id[32];
+        kit_view(&view, id, sizeof id, s_case_ids[i], "KS", "", "", NULL);
+        HARNESS_CHECK(kit_send_cases(kit, &one, 1, SEND_MS) == 0, "triage acknowledges %s",
+                      s_case_ids[i]);
+    }
+    long long decided =
+        kit_wait_int(kit->triage_db, "SELECT count(*) FROM decisions", CASES, DECIDE_MS);
+    HARNESS_CHECK(decided == CASES, "all %d cases decided (got %lld)", CASES, decided);
+
+    char line[PROBE_LINE_MAX];
+    s_probe_line(dump, line);
+    HARNESS_CHECK(strcmp(line, s_expected) == 0,
+                  "the plugin's probes:\n  got      '%s'\n  expected '%s'", line, s_expected);
+
+    const char *db = kit->triage_db;
+    HARNESS_CHECK(kit_query_int(db,
+                                "SELECT count(*) FROM decisions WHERE plugin_name = 'testplug'"
+                                " AND used_fallback = 0 AND assignee_id = 'central-co-1'") == CASES,
+                  "every case, the probe included, was decided by the plugin");
+    HARNESS_CHECK(kit_query_int(db, "SELECT count(*) FROM cases WHERE failures > 0") == 0,
+                  "no case counted a plugin failure");
+    Vigil__V1__AdminReply *status =
+        kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS, NULL, 5000);
+    HARNESS_CHECK(status && status->ok, "status answers: triage kept serving");
+    vigil__v1__admin_reply__free_unpacked(status, NULL);
+    HARNESS_CHECK(kit_stop_triage(kit) == 0, "triage stops cleanly");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = kit_main(argc, argv, "triage_sandbox_test", s_run);
+    if (s_probe_dir[0] && rc == 0) {
+        harness_remove_tree(s_probe_dir);
+    }
+    return rc;
+}
