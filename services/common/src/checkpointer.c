@@ -11,7 +11,12 @@
  * back to back. So once the WAL reaches CHECKPOINTER_BACKSTOP times the
  * threshold, the hook checkpoints on the loop thread as sqlite would have:
  * most frames are already copied, the pass is short, and the next
- * transaction restarts the WAL, which stays bounded. At a steady rate the
+ * transaction restarts the WAL, which stays bounded. Should the thread be
+ * in the middle of a pass then, the loop's own pass would find the
+ * checkpoint lock taken and copy nothing, and on a slow disk the WAL grew
+ * by every commit that followed until the thread's pass ended; so the
+ * backstop first waits for that pass (`pass`, a mutex held around every
+ * checkpoint either thread runs). At a steady rate the
  * loop is idle between commits and the thread's checkpoints restart the WAL
  * by themselves. Must never change synchronous=FULL or run anything but
  * checkpoints on its connection; never logs data.
@@ -37,6 +42,7 @@ struct checkpointer_t {
     int wal_pages;
     pthread_t thread;
     pthread_mutex_t mutex;
+    pthread_mutex_t pass; /* held around every checkpoint, on either thread */
     pthread_cond_t wake;
     bool requested; /* under mutex */
     bool stopping;  /* under mutex */
@@ -56,7 +62,9 @@ static void *s_run(void *arg)
         pthread_mutex_unlock(&self->mutex);
         if (stopping)
             break;
+        pthread_mutex_lock(&self->pass);
         int rc = sqlite3_wal_checkpoint_v2(self->own, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&self->pass);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
             log_warn("WAL checkpoint failed; the loop will checkpoint instead", "error=%s",
                      sqlite3_errstr(rc));
@@ -74,7 +82,11 @@ static int s_on_commit(void *arg, sqlite3 *db, const char *schema, int pages)
     if (pages < self->wal_pages)
         return SQLITE_OK;
     if (pages >= self->wal_pages * CHECKPOINTER_BACKSTOP) {
+        /* The hook runs after the commit released its write lock, so the
+         * thread's pass never waits for the loop: no deadlock. */
+        pthread_mutex_lock(&self->pass);
         sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&self->pass);
         return SQLITE_OK;
     }
     pthread_mutex_lock(&self->mutex);
@@ -101,6 +113,7 @@ checkpointer_t *checkpointer_new(sqlite3 *db, int wal_pages, char *err, size_t e
     self->db = db;
     self->wal_pages = wal_pages > 0 ? wal_pages : SQLITE_DEFAULT_WAL_PAGES;
     pthread_mutex_init(&self->mutex, NULL);
+    pthread_mutex_init(&self->pass, NULL);
     pthread_cond_init(&self->wake, NULL);
     if (sqlite3_open_v2(path, &self->own, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
             SQLITE_OK ||
@@ -137,6 +150,7 @@ void checkpointer_destroy(checkpointer_t **self_p)
     }
     sqlite3_close_v2(self->own);
     pthread_cond_destroy(&self->wake);
+    pthread_mutex_destroy(&self->pass);
     pthread_mutex_destroy(&self->mutex);
     free(self);
     *self_p = NULL;
