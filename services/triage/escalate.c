@@ -77,6 +77,11 @@ static void s_escalated_decision(triage_t *triage, const triage_region_t *region
                                  uint32_t level, policy_decision_t *d)
 {
     memset(d, 0, sizeof *d);
+    /* the fallback as it runs now: a reload may have changed it */
+    const policy_region_t *settings = policy_region_settings(triage->host, region->policy.name);
+    if (!settings) {
+        settings = &region->policy;
+    }
     /* only a first decision made by a plugin carries the plugin's own path;
      * later levels carry the region's escalation target */
     const char *path = (const char *)sqlite3_column_text(row, 5);
@@ -87,10 +92,9 @@ static void s_escalated_decision(triage_t *triage, const triage_region_t *region
         s_copy(d->plugin_name, sizeof d->plugin_name, sqlite3_column_text(row, 7));
         s_copy(d->plugin_version, sizeof d->plugin_version, sqlite3_column_text(row, 8));
     } else {
-        const char *target =
-            region->policy.fallback_escalation && region->policy.fallback_escalation[0]
-                ? region->policy.fallback_escalation
-                : region->policy.fallback_assignee;
+        const char *target = settings->fallback_escalation && settings->fallback_escalation[0]
+                                 ? settings->fallback_escalation
+                                 : settings->fallback_assignee;
         snprintf(d->assignee_id, sizeof d->assignee_id, "%s", target ? target : "");
         snprintf(d->plugin_name, sizeof d->plugin_name, "%s", POLICY_FALLBACK_NAME);
         snprintf(d->plugin_version, sizeof d->plugin_version, "%s", VIGIL_VERSION);
@@ -98,11 +102,10 @@ static void s_escalated_decision(triage_t *triage, const triage_region_t *region
     }
     /* the next escalation goes to the region's escalation target */
     snprintf(d->escalation_path, sizeof d->escalation_path, "%s",
-             region->policy.fallback_escalation ? region->policy.fallback_escalation : "");
+             settings->fallback_escalation ? settings->fallback_escalation : "");
     snprintf(d->rationale, sizeof d->rationale,
              "escalated to level %u: first-contact deadline passed without a receipt (%s)", level,
              plugin_path ? "plugin's escalation path" : "region fallback");
-    (void)triage;
 }
 
 typedef struct {

@@ -1269,8 +1269,8 @@ static int s_reload_region(policy_host_t *host, size_t slot, policy_region_t *fr
         metric_set(r->m_on_fallback, 0);
         s_fmt(r->plugin_name, sizeof r->plugin_name, "%s", l.name);
         s_fmt(r->plugin_version, sizeof r->plugin_version, "%s", l.version);
-        s_fmt(line, line_len, "%s: %s -> %s %s", r->config.name, was_fallback ? "fallback" : old,
-              l.name, l.version);
+        s_fmt(line, line_len, "%s: %s -> %s %s%s", r->config.name, was_fallback ? "fallback" : old,
+              l.name, l.version, same_file && !was_fallback ? " (new settings)" : "");
         return 0;
     }
     close(fd);
@@ -1340,8 +1340,7 @@ int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char
             result = -1;
         }
         policy_regions_free(&fresh);
-        s_report(report, report_len, &used, line);
-        log_info("plugin reload", "result=%s", line);
+        s_report(report, report_len, &used, line); /* the caller logs the report */
     }
     metric_inc(result == 0 ? host->m_reload_ok : host->m_reload_failed);
     return result;
@@ -1373,6 +1372,12 @@ int policy_region_status(const policy_host_t *host, size_t index, policy_region_
         .timeouts = r->timeouts,
     };
     return 0;
+}
+
+const policy_region_t *policy_region_settings(const policy_host_t *host, const char *name)
+{
+    const region_t *r = s_region((policy_host_t *)host, name);
+    return r ? &r->config : NULL;
 }
 
 void policy_host_facts(const policy_host_t *host,

@@ -303,8 +303,9 @@ int policy_set_load(policy_host_t *host, const char *region, const char *officer
  * in between two batches; the old instance's fini runs after the swap and
  * its code stays mapped. A region whose new version fails keeps the old one
  * running (or stays on fallback) and the reason is logged and reported.
- * Clears crash quarantines. Writes one line per region into `report`
- * ("north: rules 1.3.0 -> 1.4.0", "south: kept rules 1.2.0: init: ...").
+ * Clears crash quarantines. Writes one line per region into `report`, for
+ * the caller to log ("north: rules 1.3.0 -> 1.4.0", "east: rules 1.3.0 ->
+ * rules 1.3.0 (new settings)", "south: kept rules 1.2.0: init: ...").
  * Returns 0 if every region runs what was asked, -1 if any kept its old
  * version or stayed on fallback, or the region set changed. */
 int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char *report,
@@ -330,6 +331,12 @@ size_t policy_region_count(const policy_host_t *host);
 
 /* Fills `out` for the index-th region. Returns 0, or -1 past the end. */
 int policy_region_status(const policy_host_t *host, size_t index, policy_region_status_t *out);
+
+/* The settings region `name` runs under now: those it started with, or
+ * those of its last accepted reload (a reload whose new settings a plugin
+ * refused leaves the old ones). Borrowed: valid until the next reload.
+ * Returns NULL for an unknown region. */
+const policy_region_t *policy_region_settings(const policy_host_t *host, const char *name);
 
 /* Calls `fn` once per region with key "plugin.<region>" and a value like
  * "rules 1.2.0" or "FALLBACK: init failed: ..." (e.g. service_set_fact),

@@ -62,7 +62,11 @@ void triage_update_facts(triage_t *triage)
     policy_host_facts(triage->host, s_set_fact, triage->service);
     char key[FACT_LEN], value[FACT_LEN];
     for (size_t i = 0; i < triage->config->regions.count; i++) {
-        const policy_region_t *region = &triage->config->regions.items[i].policy;
+        const char *name = triage->config->regions.items[i].policy.name;
+        const policy_region_t *region = policy_region_settings(triage->host, name);
+        if (!region) {
+            region = &triage->config->regions.items[i].policy;
+        }
         snprintf(key, sizeof key, "fallback.%s", region->name);
         snprintf(value, sizeof value, "assignee=%s escalation=%s",
                  region->fallback_assignee && region->fallback_assignee[0]
@@ -108,9 +112,84 @@ void triage_count_init_failures(triage_t *triage)
 
 /* ---- reload -------------------------------------------------------------------- */
 
-int triage_reload_plugins(triage_t *triage, char *report, size_t report_len)
+/* Whether two lists of codes are the same, in the same order. */
+static bool s_same_codes(char *const *a, size_t a_count, char *const *b, size_t b_count)
 {
-    int rc = policy_reload(triage->host, NULL, report, report_len);
+    if (a_count != b_count) {
+        return false;
+    }
+    for (size_t i = 0; i < a_count; i++) {
+        if (strcmp(a[i], b[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* What a reload cannot apply: the regions' names, order and places, and
+ * the default region (cases, metrics and escalations refer to regions by
+ * their place in the list). Writes the first difference into `why` and
+ * returns false, or returns true when only policy settings may differ. */
+static bool s_same_regions(const triage_config_t *running, const triage_config_t *fresh, char *why,
+                           size_t why_len)
+{
+    if (running->regions.count != fresh->regions.count) {
+        snprintf(why, why_len, "triage.regions: %zu regions instead of %zu", fresh->regions.count,
+                 running->regions.count);
+        return false;
+    }
+    for (size_t i = 0; i < running->regions.count; i++) {
+        const triage_region_t *a = &running->regions.items[i], *b = &fresh->regions.items[i];
+        const char *what = NULL;
+        if (strcmp(a->policy.name, b->policy.name) != 0) {
+            what = "name";
+        } else if (!s_same_codes(a->states, a->state_count, b->states, b->state_count)) {
+            what = "states";
+        } else if (!s_same_codes(a->counties, a->county_count, b->counties, b->county_count)) {
+            what = "counties";
+        } else if (!s_same_codes(a->zip3s, a->zip3_count, b->zip3s, b->zip3_count)) {
+            what = "zip3s";
+        }
+        if (what) {
+            snprintf(why, why_len, "triage.regions.[%zu] (%s): %s changed", i, a->policy.name,
+                     what);
+            return false;
+        }
+    }
+    if (strcmp(running->default_region, fresh->default_region) != 0) {
+        snprintf(why, why_len, "triage.default_region changed");
+        return false;
+    }
+    return true;
+}
+
+int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *report,
+                          size_t report_len)
+{
+    char why[ERR_LEN] = "";
+    policy_region_list_t list = {0};
+    bool refused = false; /* fresh settings that cannot be applied */
+    if (fresh && !s_same_regions(triage->config, fresh, why, sizeof why)) {
+        log_error("reload: regions added, removed, renamed or moved take a restart; the region "
+                  "settings stay as they run and only the plugin files are reloaded",
+                  "change=%s", why);
+        refused = true;
+    }
+    if (fresh && !refused) { /* the policy part of each region; policy_reload copies it */
+        list.regions = calloc(fresh->regions.count + 1, sizeof *list.regions);
+        if (!list.regions) {
+            log_error("reload: out of memory; the region settings stay as they run", NULL);
+            refused = true;
+        }
+        for (size_t i = 0; list.regions && i < fresh->regions.count; i++) {
+            list.regions[list.count++] = fresh->regions.items[i].policy;
+        }
+    }
+    int rc = policy_reload(triage->host, list.regions ? &list : NULL, report, report_len);
+    free(list.regions);
+    if (refused) {
+        rc = -1;
+    }
     if (rc < 0) {
         metric_inc(triage->metrics->reloads_refused);
     }
@@ -137,7 +216,7 @@ static int s_admin_reload_plugins(void *ctx, const Vigil__V1__AdminRequest *requ
     (void)peer;
     triage_t *triage = triage_of(ctx);
     char report[REPORT_LEN] = "";
-    int rc = triage_reload_plugins(triage, report, sizeof report);
+    int rc = triage_reload_plugins(triage, NULL, report, sizeof report);
     size_t index = 0;
     for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
         char key[FACT_LEN];

@@ -42,7 +42,8 @@ static const main_command_t s_commands[] = {
      "messages parked after their handler failed too often"},
     {"deadletters", "replay", ctl_cmd_deadletters_replay, "deadletters replay SERVICE (ID | --all)",
      "run the handler again for parked messages"},
-    {"reload", NULL, ctl_cmd_reload, "reload SERVICE", "reload what can be reloaded (as SIGHUP)"},
+    {"reload", NULL, ctl_cmd_reload, "reload SERVICE",
+     "reload what can be reloaded (as SIGHUP; triage: region rosters and settings too)"},
     {"cases", "list", ctl_cmd_cases_list, "cases list [--limit N]",
      "intake: newest cases, without personal data"},
     {"case", "show", ctl_cmd_case_show, "case show CASE_ID --operator ID",
@@ -50,7 +51,7 @@ static const main_command_t s_commands[] = {
     {"rotate-key", NULL, ctl_cmd_rotate_key, "rotate-key",
      "intake: re-encrypt stored personal data under the current vault key"},
     {"reload-plugins", NULL, ctl_cmd_reload_plugins, "reload-plugins",
-     "triage: load and swap the region policy plugins"},
+     "triage: load and swap the region policy plugins (files only)"},
     {"directory", "import", ctl_cmd_directory_import, "directory import PATH",
      "triage: import an HSDS service directory"},
 };

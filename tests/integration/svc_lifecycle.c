@@ -211,9 +211,10 @@ static int s_start(service_t *service)
     return 0;
 }
 
-static int s_reload(service_t *service)
+static int s_reload(service_t *service, const void *fresh)
 {
     (void)service;
+    (void)fresh;
     log_debug("lifecycle reload hook ran", "own_settings=%s", "unchanged");
     return 0;
 }

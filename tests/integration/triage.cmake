@@ -27,7 +27,7 @@ target_compile_definitions(triage_testplug_v3 PRIVATE TEST_PLUGIN_VERSION="3.0.0
 target_compile_definitions(triage_testplug_bad PRIVATE TEST_PLUGIN_VERSION="9.9.9-broken"
                            TEST_PLUGIN_BROKEN=1)
 
-foreach(name crash hang reload flow share sandbox)
+foreach(name crash hang reload flow share sandbox settings)
   if(NOT EXISTS ${CMAKE_CURRENT_LIST_DIR}/triage_${name}_test.c)
     continue()
   endif()

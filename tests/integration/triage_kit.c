@@ -34,6 +34,9 @@ enum {
     KIT_BACKOFF_MAX_MS = 2000,
     KIT_HEARTBEAT_MS = 1000,
     KIT_CONFIG_MAX = 16384,
+    KIT_CASE_ID_MAX = 64,
+    KIT_STATUS_MS = 5000,
+    KIT_FACT_POLL_MS = 100,
 };
 
 struct triage_sender_t {
@@ -314,6 +317,28 @@ int kit_send_cases(triage_kit_t *kit, Vigil__V1__CaseView *const *views, size_t 
     return 0;
 }
 
+int kit_send_plain_cases(triage_kit_t *kit, const char *prefix, int count, const char *state,
+                         int timeout_ms)
+{
+    Vigil__V1__CaseView *views = calloc((size_t)count + 1, sizeof *views);
+    Vigil__V1__CaseView **pointers = calloc((size_t)count + 1, sizeof *pointers);
+    char(*ids)[KIT_CASE_ID_MAX] = calloc((size_t)count + 1, sizeof *ids);
+    int rc = -1;
+    if (views && pointers && ids) {
+        for (int i = 0; i < count; i++) {
+            char id[KIT_CASE_ID_MAX];
+            snprintf(id, sizeof id, "%s-%d", prefix, i);
+            kit_view(&views[i], ids[i], sizeof ids[i], id, state, "", "", NULL);
+            pointers[i] = &views[i];
+        }
+        rc = kit_send_cases(kit, pointers, (size_t)count, timeout_ms);
+    }
+    free(ids);
+    free(pointers);
+    free(views);
+    return rc;
+}
+
 int kit_send_receipt(triage_kit_t *kit, const char *case_id, const char *assignee_id,
                      int timeout_ms)
 {
@@ -390,6 +415,25 @@ Vigil__V1__AdminReply *kit_admin(triage_kit_t *kit, Vigil__V1__AdminCommand comm
         fprintf(stderr, "admin: %s\n", err);
     }
     return reply;
+}
+
+int kit_wait_fact(triage_kit_t *kit, const char *key, const char *want, int timeout_ms)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+    while (harness_now_ms() < deadline) {
+        Vigil__V1__AdminReply *status =
+            kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS, NULL, KIT_STATUS_MS);
+        const char *fact = status ? kit_fact(status, key) : NULL;
+        bool found = fact && strstr(fact, want) != NULL;
+        if (status) {
+            vigil__v1__admin_reply__free_unpacked(status, NULL);
+        }
+        if (found) {
+            return 0;
+        }
+        harness_sleep_ms(KIT_FACT_POLL_MS);
+    }
+    return -1;
 }
 
 const char *kit_fact(const Vigil__V1__AdminReply *reply, const char *key)

@@ -83,6 +83,12 @@ int kit_start_testplug(triage_kit_t *kit, const char *tag, char **argv, const ch
 int kit_send_cases(triage_kit_t *kit, Vigil__V1__CaseView *const *views, size_t count,
                    int timeout_ms);
 
+/* Sends `count` plain case views (no cues, no county or ZIP) named
+ * "<prefix>-<i>", i from 0, for state `state`, as kit_send_cases().
+ * Returns 0, or -1 on timeout. */
+int kit_send_plain_cases(triage_kit_t *kit, const char *prefix, int count, const char *state,
+                         int timeout_ms);
+
 /* Queues case views without waiting (kit_send_wait relays them). Returns 0
  * or -1. */
 int kit_queue_cases(triage_kit_t *kit, Vigil__V1__CaseView *const *views, size_t count);
@@ -108,6 +114,10 @@ long long kit_wait_int(const char *db_path, const char *sql, long long want, int
  * Returns NULL with a message on stderr. */
 Vigil__V1__AdminReply *kit_admin(triage_kit_t *kit, Vigil__V1__AdminCommand command,
                                  const char *arg, int timeout_ms);
+
+/* Asks triage's status until fact `key` contains `want`. Returns 0, or -1
+ * after `timeout_ms`. */
+int kit_wait_fact(triage_kit_t *kit, const char *key, const char *want, int timeout_ms);
 
 /* The value of fact `key` in a reply, or NULL. */
 const char *kit_fact(const Vigil__V1__AdminReply *reply, const char *key);

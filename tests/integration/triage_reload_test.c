@@ -62,21 +62,7 @@ static int s_install(triage_kit_t *kit, const char *dir, const char *variant)
 /* Waits until `vigilctl status` shows `want` for the region's plugin. */
 static int s_wait_plugin_fact(triage_kit_t *kit, const char *want)
 {
-    long long deadline = harness_now_ms() + RELOAD_MS;
-    while (harness_now_ms() < deadline) {
-        Vigil__V1__AdminReply *status =
-            kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS, NULL, 5000);
-        const char *fact = status ? kit_fact(status, "plugin.west") : NULL;
-        int found = fact && strstr(fact, want) != NULL;
-        if (status) {
-            vigil__v1__admin_reply__free_unpacked(status, NULL);
-        }
-        if (found) {
-            return 0;
-        }
-        harness_sleep_ms(100);
-    }
-    return -1;
+    return kit_wait_fact(kit, "plugin.west", want, RELOAD_MS);
 }
 
 /* Every decision: row version == stored TriageDecision version == rationale,

@@ -232,46 +232,63 @@ static void s_begin_drain(service_t *self)
     zloop_timer(self->loop, SERVICE_DRAIN_POLL_MS, 0, s_on_drain_poll, self);
 }
 
+/* Re-reads the config file and applies what can change while running:
+ * the log level, the vault's keys, the allowlists, then whatever the
+ * service's own reload hook takes from its fresh settings. The fresh
+ * config lives only for this call; an invalid one (a load error or the
+ * service's cross-key check) changes nothing. */
 static int s_reload(service_t *self)
 {
-    char err[SERVICE_ERR_LEN];
+    char err[SERVICE_ERR_LEN] = "";
     service_config_t fresh = {0};
     void *own = calloc(1, self->def->config_size ? self->def->config_size : 1);
     config_section_t saved[SERVICE_CONFIG_SECTIONS];
     memcpy(saved, self->sections, sizeof saved);
     int rc = own ? s_load_config(self, &fresh, own, err, sizeof err) : -1;
-    /* Keep the new level before config_release() frees (and NULLs) it. */
-    char *new_level = rc == 0 && fresh.log_level ? strdup(fresh.log_level) : NULL;
-    config_release(self->sections);
-    memcpy(self->sections, saved, sizeof saved);
-    free(own);
+    if (rc == 0 && self->def->check && self->def->check(own, err, sizeof err) < 0) {
+        rc = -1; /* a check names the key, not the file */
+        char keyed[SERVICE_ERR_LEN];
+        snprintf(keyed, sizeof keyed, "%s: %s",
+                 self->config_path ? self->config_path : "<embedded>", err);
+        memcpy(err, keyed, sizeof err);
+    }
     if (rc) {
         log_error("reload refused: config invalid; old settings stay", "error=%s", err);
-        return -1;
+        goto done;
     }
     log_level_t level;
-    if (new_level && log_level_parse(new_level, &level) == 0) {
-        log_set_level(level);
-        free(self->config.log_level);
-        self->config.log_level = new_level;
-    } else {
-        free(new_level);
+    if (fresh.log_level && log_level_parse(fresh.log_level, &level) == 0) {
+        char *new_level = strdup(fresh.log_level);
+        if (new_level) {
+            log_set_level(level);
+            free(self->config.log_level);
+            self->config.log_level = new_level;
+        }
     }
     if (self->vault && vault_reload(self->vault, self->config.vault_key_file, err, sizeof err)) {
         log_error("reload: vault key file refused; the old keys stay", "error=%s", err);
-        return -1;
+        rc = -1;
+        goto done;
     }
     if (security_reload(self->security, err, sizeof err)) {
         log_error("reload: allowlist could not be re-read; the old one stays", "error=%s", err);
-        return -1;
+        rc = -1;
+        goto done;
     }
-    if (self->def->reload && self->def->reload(self)) {
+    if (self->def->reload && self->def->reload(self, own)) {
         log_error("reload: service refused the new settings", NULL);
-        return -1;
+        rc = -1;
+        goto done;
     }
     metric_inc(self->reloads);
     log_info("reloaded", "log_level=%s", self->config.log_level);
-    return 0;
+done:
+    if (own) { /* s_load_config ran: the sections are the fresh ones */
+        config_release(self->sections);
+        memcpy(self->sections, saved, sizeof saved);
+        free(own);
+    }
+    return rc;
 }
 
 static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)

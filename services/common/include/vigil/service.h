@@ -74,8 +74,11 @@ typedef struct {
      * SERVICE_EXIT_* code to stop. */
     int (*start)(service_t *service);
     /* Called on SIGHUP and ADMIN_COMMAND_RELOAD after the common reload
-     * (log level). Returns 0 or -1 (the old settings stay). */
-    int (*reload)(service_t *service);
+     * (log level, vault keys, allowlists). `fresh` is the service's own
+     * config as just re-read from the file and passed by `check`: the
+     * struct config_keys point into, valid during this call only (copy
+     * what is kept). Returns 0 or -1 (the old settings stay). */
+    int (*reload)(service_t *service, const void *fresh);
     /* Called after the loop ends, before anything is closed; also when
      * start failed, so it must cope with a partly started service (the
      * context may be NULL). */
