@@ -1214,6 +1214,23 @@ static void s_report(char *report, size_t len, size_t *used, const char *line)
 
 /* Reloads one region with `fresh` (moved into the region on success).
  * Returns 0 when the region runs what was asked. */
+/* A region on its fallback runs no plugin that could refuse new settings,
+ * and its fallback routes by them (roster, fallback assignee): it takes
+ * them even when its plugin still does not load. Takes `fresh`'s contents
+ * (zeroes it). On out of memory the old settings stay. */
+static void s_fallback_adopts(region_t *r, policy_region_t *fresh)
+{
+    uint32_t *loads = s_carry_loads(r, fresh);
+    if (!loads) {
+        return;
+    }
+    policy_region_clear(&r->config);
+    r->config = *fresh;
+    memset(fresh, 0, sizeof *fresh);
+    free(r->loads);
+    r->loads = loads;
+}
+
 static int s_reload_region(policy_host_t *host, size_t slot, policy_region_t *fresh, char *line,
                            size_t line_len)
 {
@@ -1228,6 +1245,9 @@ static int s_reload_region(policy_host_t *host, size_t slot, policy_region_t *fr
     if (fd < 0) {
         s_fmt(line, line_len, "%s: %s %s: %s", r->config.name,
               r->on_fallback ? "still on fallback" : "kept", r->on_fallback ? "" : old, why);
+        if (r->on_fallback) {
+            s_fallback_adopts(r, fresh);
+        }
         return -1;
     }
     bool same_file = r->fd >= 0 && st.st_dev == r->st.st_dev && st.st_ino == r->st.st_ino;
@@ -1240,6 +1260,9 @@ static int s_reload_region(policy_host_t *host, size_t slot, policy_region_t *fr
         close(fd);
         s_fmt(line, line_len, "%s: %s: policy worker unavailable: %s", r->config.name,
               r->on_fallback ? "still on fallback" : old, host->spawn_error);
+        if (r->on_fallback) {
+            s_fallback_adopts(r, fresh);
+        }
         return -1;
     }
     uint32_t *loads = s_carry_loads(r, fresh);
@@ -1285,6 +1308,9 @@ static int s_reload_region(policy_host_t *host, size_t slot, policy_region_t *fr
           r->on_fallback ? "still on fallback" : "kept ", r->on_fallback ? "" : old, l.error);
     log_warn("plugin reload refused; the region keeps what it ran", "region=%s reason=%s",
              r->config.name, l.error);
+    if (r->on_fallback) {
+        s_fallback_adopts(r, fresh);
+    }
     return -1;
 }
 

@@ -302,7 +302,9 @@ int policy_set_load(policy_host_t *host, const char *region, const char *officer
  * old one, loads it, runs the ABI checks, init and self_test, and swaps it
  * in between two batches; the old instance's fini runs after the swap and
  * its code stays mapped. A region whose new version fails keeps the old one
- * running (or stays on fallback) and the reason is logged and reported.
+ * running, with its old settings, or stays on fallback, and the reason is
+ * logged and reported; a region on fallback takes the new settings anyway
+ * (its fallback routes by them).
  * Clears crash quarantines. Writes one line per region into `report`, for
  * the caller to log ("north: rules 1.3.0 -> 1.4.0", "east: rules 1.3.0 ->
  * rules 1.3.0 (new settings)", "south: kept rules 1.2.0: init: ...").

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decide.h"
 #include "directory.h"
 #include "hsds_import.h"
+#include "record.h"
 #include "vigil/log.h"
 
 enum { REPORT_LEN = 8192, FACT_LEN = 1024, ERR_LEN = 512 };
@@ -186,6 +188,10 @@ int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *
         }
     }
     int rc = policy_reload(triage->host, list.regions ? &list : NULL, report, report_len);
+    if (list.regions && triage->decide) {
+        /* officers new to a roster may hold open cases from before */
+        record_refresh_all_loads(decide_record(triage->decide));
+    }
     free(list.regions);
     if (refused) {
         rc = -1;

@@ -11,9 +11,13 @@
  *   b. SIGHUP with west-co-2 put first and a new fallback: batch b goes to
  *      west-co-2, status shows the new fallback, and batch b's cases, left
  *      unacknowledged past their 1 s deadline, escalate to the new
- *      fallback's target;
+ *      fallback's target. Region east, whose plugin file is missing, runs
+ *      on its fallback: its batch ea went to east-desk, and after the
+ *      reload (the plugin still missing) batch eb goes to east-desk-2;
  *   c. vigilctl reload (the admin RELOAD) with plugin_config naming
- *      west-co-1: the reply is ok, batch c goes to west-co-1;
+ *      west-co-1 and east bound to the test plugin: the reply is ok, batch
+ *      c goes to west-co-1, and east's batch ec to its plugin's choice,
+ *      east-co-1;
  *   d. a reload that also gives the region another state: refused, the
  *      log says it takes a restart and names the change, and batch d still
  *      goes to west-co-1 although the file's plugin_config no longer names
@@ -30,11 +34,16 @@
 
 enum { BATCH = 10, SEND_MS = 30000, DECIDE_MS = 30000, RELOAD_MS = 30000, BODY_MAX = 2048 };
 
-/* Writes triage's config for region west with these parts. */
+/* Writes triage's config: region west with these parts and fallback
+ * generation `generation` (1 or 2, below), and region east on plugin
+ * `east_plugin` ("missing": no such file, so east runs on its fallback),
+ * with the same generation of fallback. */
 static int s_configure(triage_kit_t *kit, const char *default_region, const char *states,
-                       const char *plugin_config, const char *roster, const char *fallback)
+                       const char *plugin_config, const char *roster, int generation,
+                       const char *east_plugin)
 {
     char body[BODY_MAX];
+    const char *suffix = generation == 2 ? "-2" : "";
     snprintf(body, sizeof body,
              "sla = { p1_s = 1; p2_s = 1; p3_s = 1; p4_s = 1; };\n"
              "escalation_scan_ms = 100;\n"
@@ -43,10 +52,13 @@ static int s_configure(triage_kit_t *kit, const char *default_region, const char
              "regions = (\n"
              "  { name = \"west\"; plugin = \"testplug\"; states = [%s];\n"
              "    plugin_config = { %s };\n"
-             "    fallback = { %s };\n"
-             "    roster = ( %s ); }\n"
+             "    fallback = { assignee = \"west-desk%s\"; escalation = \"west-sup%s\"; };\n"
+             "    roster = ( %s ); },\n"
+             "  { name = \"east\"; plugin = \"%s\"; states = [\"NY\"];\n"
+             "    fallback = { assignee = \"east-desk%s\"; };\n"
+             "    roster = ( { id = \"east-co-1\"; role = \"contact_officer\"; } ); }\n"
              ");\n",
-             default_region, states, plugin_config, fallback, roster);
+             default_region, states, plugin_config, suffix, suffix, roster, east_plugin, suffix);
     return kit_write_triage_config(kit, "route_timeout_ms = 5000;", body);
 }
 
@@ -55,8 +67,6 @@ static const char s_roster_1[] =
 static const char s_roster_21[] =
     "{ id = \"west-co-2\"; role = \"contact_officer\"; languages = [\"en\"]; },"
     " { id = \"west-co-1\"; role = \"contact_officer\"; languages = [\"en\"]; }";
-static const char s_fallback_1[] = "assignee = \"west-desk\"; escalation = \"west-sup\";";
-static const char s_fallback_2[] = "assignee = \"west-desk-2\"; escalation = \"west-sup-2\";";
 static const char s_fallback_2_fact[] = "assignee=west-desk-2 escalation=west-sup-2";
 
 /* How many of batch `prefix`'s cases have a level-`level` decision for
@@ -71,17 +81,23 @@ static long long s_assigned(triage_kit_t *kit, const char *prefix, int level, co
     return kit_query_int(kit->triage_db, sql);
 }
 
-/* Sends batch `prefix` and waits until all of it is decided. */
-static int s_batch(triage_kit_t *kit, const char *prefix)
+/* Sends batch `prefix` from `state` and waits until all of it is decided. */
+static int s_batch_from(triage_kit_t *kit, const char *prefix, const char *state)
 {
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM decisions WHERE case_id LIKE '%s-%%' AND escalation_level = 0",
              prefix);
-    if (kit_send_plain_cases(kit, prefix, BATCH, "OR", SEND_MS) != 0) {
+    if (kit_send_plain_cases(kit, prefix, BATCH, state, SEND_MS) != 0) {
         return -1;
     }
     return kit_wait_int(kit->triage_db, sql, BATCH, DECIDE_MS) == BATCH ? 0 : -1;
+}
+
+/* A batch from west (Oregon). */
+static int s_batch(triage_kit_t *kit, const char *prefix)
+{
+    return s_batch_from(kit, prefix, "OR");
 }
 
 /* The admin RELOAD command (vigilctl reload triage): 1 ok, 0 refused, -1
@@ -119,16 +135,19 @@ static int s_run(triage_kit_t *kit, char **argv)
     char plugin[HARNESS_PATH_MAX];
     snprintf(plugin, sizeof plugin, "%s/triage_testplug_v1.so", argv[3]);
     HARNESS_CHECK(kit_install_plugin(kit, plugin, "testplug") == 0, "install the test plugin");
-    HARNESS_CHECK(s_configure(kit, "west", "\"OR\"", "", s_roster_1, s_fallback_1) == 0,
+    HARNESS_CHECK(s_configure(kit, "west", "\"OR\"", "", s_roster_1, 1, "missing") == 0,
                   "config a");
     HARNESS_CHECK(kit_start_sink(kit) == 0 && kit_start_triage(kit) == 0, "the services start");
 
     /* a */
     HARNESS_CHECK(s_batch(kit, "a") == 0, "batch a decided");
     HARNESS_CHECK(s_assigned(kit, "a", 0, "west-co-1") == BATCH, "batch a went to west-co-1");
+    HARNESS_CHECK(s_batch_from(kit, "ea", "NY") == 0, "batch ea decided");
+    HARNESS_CHECK(s_assigned(kit, "ea", 0, "east-desk") == BATCH,
+                  "batch ea went to east's fallback assignee");
 
     /* b: SIGHUP with a new roster order and fallback */
-    HARNESS_CHECK(s_configure(kit, "west", "\"OR\"", "", s_roster_21, s_fallback_2) == 0,
+    HARNESS_CHECK(s_configure(kit, "west", "\"OR\"", "", s_roster_21, 2, "missing") == 0,
                   "config b");
     HARNESS_CHECK(kill(kit->triage_pid, SIGHUP) == 0, "SIGHUP");
     HARNESS_CHECK(kit_wait_fact(kit, "fallback.west", s_fallback_2_fact, RELOAD_MS) == 0,
@@ -137,6 +156,9 @@ static int s_run(triage_kit_t *kit, char **argv)
     HARNESS_CHECK(s_assigned(kit, "b", 0, "west-co-2") == BATCH,
                   "batch b went to west-co-2, first on the new roster (%lld did)",
                   s_assigned(kit, "b", 0, "west-co-2"));
+    HARNESS_CHECK(s_batch_from(kit, "eb", "NY") == 0, "batch eb decided");
+    HARNESS_CHECK(s_assigned(kit, "eb", 0, "east-desk-2") == BATCH,
+                  "batch eb went to east's new fallback assignee, its plugin still missing");
     long long escalated = kit_wait_int(kit->triage_db,
                                        "SELECT count(*) FROM decisions WHERE case_id LIKE 'b-%'"
                                        " AND escalation_level = 1",
@@ -146,16 +168,19 @@ static int s_run(triage_kit_t *kit, char **argv)
                   "batch b escalated to the new fallback's target");
 
     /* c: vigilctl reload with plugin settings naming west-co-1 */
-    HARNESS_CHECK(s_configure(kit, "west", "\"OR\"", "assignee = \"west-co-1\";", s_roster_21,
-                              s_fallback_2) == 0,
+    HARNESS_CHECK(s_configure(kit, "west", "\"OR\"", "assignee = \"west-co-1\";", s_roster_21, 2,
+                              "testplug") == 0,
                   "config c");
     HARNESS_CHECK(s_reload(kit) == 1, "reload with new plugin settings succeeds");
     HARNESS_CHECK(s_batch(kit, "c") == 0, "batch c decided");
     HARNESS_CHECK(s_assigned(kit, "c", 0, "west-co-1") == BATCH,
                   "batch c went to west-co-1, as plugin_config now says");
+    HARNESS_CHECK(s_batch_from(kit, "ec", "NY") == 0, "batch ec decided");
+    HARNESS_CHECK(s_assigned(kit, "ec", 0, "east-co-1") == BATCH,
+                  "batch ec went to east-co-1: east left its fallback for the plugin named now");
 
     /* d: another state takes a restart; nothing of this file applies */
-    HARNESS_CHECK(s_configure(kit, "west", "\"OR\", \"WA\"", "", s_roster_21, s_fallback_1) == 0,
+    HARNESS_CHECK(s_configure(kit, "west", "\"OR\", \"WA\"", "", s_roster_21, 1, "testplug") == 0,
                   "config d");
     HARNESS_CHECK(s_expect_refused(kit, "take a restart", "(west): states changed", "d") == 0,
                   "step d");
@@ -163,7 +188,7 @@ static int s_run(triage_kit_t *kit, char **argv)
                   "the fallback stayed as it ran");
 
     /* e: a file triage's own checks refuse */
-    HARNESS_CHECK(s_configure(kit, "nowhere", "\"OR\"", "", s_roster_1, s_fallback_1) == 0,
+    HARNESS_CHECK(s_configure(kit, "nowhere", "\"OR\"", "", s_roster_1, 1, "testplug") == 0,
                   "config e");
     HARNESS_CHECK(
         s_expect_refused(kit, "reload refused: config invalid", "triage.default_region", "e") == 0,
