@@ -8,7 +8,8 @@
  * (link_prepare_fn); s_handle() then does what needs the store (the case
  * check, the ledger claim, the inserts). The preparer runs only while the
  * link handles a readable event, never during a reload, so the vault and
- * the config it reads do not change under it. The reply's detail names a
+ * the sources table it reads (both replaced by a reload) do not change
+ * under it. The reply's detail names a
  * field or a type and never carries a value; the event id is echoed only
  * when it is a well-formed token. Must never commit, and never log
  * personal data.
@@ -223,7 +224,7 @@ static void s_prepare_message(intake_t *intake, const Vigil__V1__Envelope *envel
         return;
     }
     const char *source = peer ? peer : "";
-    if (!intake_config_permits(intake->config, source, p->kind->type)) {
+    if (!intake_sources_permit(&intake->sources, source, p->kind->type)) {
         snprintf(detail, sizeof detail, "source %s may not send %s", *source ? source : "?",
                  intake_type_name(p->kind->type));
         s_refuse(p, VIGIL__V1__REASON_CODE__REASON_NOT_PERMITTED, detail);

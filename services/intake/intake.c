@@ -145,6 +145,10 @@ intake_t *intake_new_detached(sqlite3 *db, const vault_t *vault, const intake_co
         return NULL;
     }
     intake->config = config;
+    if (intake_sources_copy(&config->sources, &intake->sources)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     intake->db = db;
     intake->vault = vault;
     intake->rotation.timer_id = -1;
@@ -212,6 +216,7 @@ void intake_destroy(intake_t **intake_p)
         sqlite3_finalize(intake->stmts[i]);
     hashkey_destroy(&intake->hashkey);
     sodium_memzero(&intake->case_id_key, sizeof intake->case_id_key);
+    intake_sources_clear(&intake->sources);
     free(intake);
     *intake_p = NULL;
 }

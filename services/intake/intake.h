@@ -62,7 +62,8 @@ typedef struct {
 
 typedef struct {
     service_t *service;
-    const intake_config_t *config;
+    const intake_config_t *config; /* as read at start */
+    intake_sources_t sources;      /* intake.sources as it runs: a copy, replaced on reload */
     sqlite3 *db;
     const vault_t *vault;
     hashkey_t *hashkey;

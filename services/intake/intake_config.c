@@ -123,22 +123,60 @@ static uint32_t s_bit_for_name(const char *name)
     return 0;
 }
 
-const intake_source_t *intake_config_source(const intake_config_t *config, const char *name)
+const intake_source_t *intake_sources_find(const intake_sources_t *sources, const char *name)
 {
     if (!name)
         return NULL;
-    for (size_t i = 0; i < config->sources.count; i++)
-        if (strcmp(config->sources.items[i].name, name) == 0)
-            return &config->sources.items[i];
+    for (size_t i = 0; i < sources->count; i++)
+        if (strcmp(sources->items[i].name, name) == 0)
+            return &sources->items[i];
     return NULL;
+}
+
+bool intake_sources_permit(const intake_sources_t *sources, const char *name,
+                           Vigil__V1__MessageType type)
+{
+    const intake_source_t *source = intake_sources_find(sources, name);
+    uint32_t bit = intake_type_bit(type);
+    return source && bit && (source->may_send & bit);
+}
+
+const intake_source_t *intake_config_source(const intake_config_t *config, const char *name)
+{
+    return intake_sources_find(&config->sources, name);
 }
 
 bool intake_config_permits(const intake_config_t *config, const char *name,
                            Vigil__V1__MessageType type)
 {
-    const intake_source_t *source = intake_config_source(config, name);
-    uint32_t bit = intake_type_bit(type);
-    return source && bit && (source->may_send & bit);
+    return intake_sources_permit(&config->sources, name, type);
+}
+
+int intake_sources_copy(const intake_sources_t *in, intake_sources_t *out)
+{
+    out->count = 0;
+    out->items = calloc(in->count + 1, sizeof *out->items);
+    if (!out->items)
+        return -1;
+    for (size_t i = 0; i < in->count; i++) {
+        out->items[i].name = strdup(in->items[i].name);
+        if (!out->items[i].name) {
+            intake_sources_clear(out);
+            return -1;
+        }
+        out->items[i].may_send = in->items[i].may_send;
+        out->count++;
+    }
+    return 0;
+}
+
+void intake_sources_clear(intake_sources_t *sources)
+{
+    for (size_t i = 0; i < sources->count; i++)
+        free(sources->items[i].name);
+    free(sources->items);
+    sources->items = NULL;
+    sources->count = 0;
 }
 
 static int s_error(const config_setting_t *setting, char *err, size_t errlen, const char *why,
@@ -208,10 +246,5 @@ static int s_parse_sources(const config_setting_t *setting, void *field, char *e
 
 static void s_free_sources(void *field)
 {
-    intake_sources_t *sources = field;
-    for (size_t i = 0; i < sources->count; i++)
-        free(sources->items[i].name);
-    free(sources->items);
-    sources->items = NULL;
-    sources->count = 0;
+    intake_sources_clear(field);
 }

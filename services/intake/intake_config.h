@@ -54,6 +54,21 @@ uint32_t intake_type_bit(Vigil__V1__MessageType type);
  * for any other. Cannot fail. */
 const char *intake_type_name(Vigil__V1__MessageType type);
 
+/* Copies a sources table into `out` (overwritten, not freed first).
+ * Returns 0, or -1 out of memory (`out` is then empty). */
+int intake_sources_copy(const intake_sources_t *in, intake_sources_t *out);
+
+/* Frees a table from intake_sources_copy() or the config and empties it.
+ * Cannot fail. */
+void intake_sources_clear(intake_sources_t *sources);
+
+/* The source named `name` in `sources`, or NULL. Cannot fail. */
+const intake_source_t *intake_sources_find(const intake_sources_t *sources, const char *name);
+
+/* True if `sources` lets source `name` send `type`. Cannot fail. */
+bool intake_sources_permit(const intake_sources_t *sources, const char *name,
+                           Vigil__V1__MessageType type);
+
 /* The source named `name`, or NULL if the config has none. Cannot fail. */
 const intake_source_t *intake_config_source(const intake_config_t *config, const char *name);
 

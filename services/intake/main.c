@@ -31,6 +31,55 @@ static const char s_embedded_config[] =
     "          { name = \"notification\"; endpoint = \"tcp://127.0.0.1:7300\"; },\n"
     "          { name = \"reporting\"; endpoint = \"tcp://127.0.0.1:7400\"; } );\n";
 
+/* The "sources" status fact, and a warning when no source may send. */
+static void s_publish_sources(service_t *service, const intake_sources_t *sources)
+{
+    char count[FACT_VALUE_MAX];
+    snprintf(count, sizeof count, "%zu", sources->count);
+    service_set_fact(service, "sources", count);
+    if (sources->count == 0)
+        log_warn("no upstream sources configured (intake.sources): every request will be "
+                 "REJECTED NOT_PERMITTED",
+                 NULL);
+}
+
+/* Logs each source of `a` that `b` lacks or lets send other types. Source
+ * names are the upstream systems' certificate names, never personal data. */
+static void s_log_source_changes(const intake_sources_t *a, const intake_sources_t *b,
+                                 const char *gone, const char *changed)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        const intake_source_t *other = intake_sources_find(b, a->items[i].name);
+        if (!other)
+            log_info(gone, "source=%s", a->items[i].name);
+        else if (changed && other->may_send != a->items[i].may_send)
+            log_info(changed, "source=%s", a->items[i].name);
+    }
+}
+
+/* SIGHUP and vigilctl reload: intake.sources from the file just re-read
+ * applies to the next request, as the allowlists do. The other intake.*
+ * keys take a restart. */
+static int s_reload(service_t *service, const void *fresh)
+{
+    intake_t *intake = service_context(service);
+    const intake_config_t *config = fresh;
+    if (!intake)
+        return 0;
+    intake_sources_t sources;
+    if (intake_sources_copy(&config->sources, &sources)) {
+        log_error("reload: out of memory; intake.sources stays as it runs", NULL);
+        return -1;
+    }
+    s_log_source_changes(&intake->sources, &sources, "upstream source removed",
+                         "upstream source may send other types now");
+    s_log_source_changes(&sources, &intake->sources, "upstream source added", NULL);
+    intake_sources_clear(&intake->sources);
+    intake->sources = sources;
+    s_publish_sources(service, &intake->sources);
+    return 0;
+}
+
 static int s_start(service_t *service)
 {
     char err[INTAKE_ERR_LEN] = "";
@@ -40,14 +89,7 @@ static int s_start(service_t *service)
         return SERVICE_EXIT_NOPERM;
     }
     service_set_context(service, intake);
-    const intake_config_t *config = intake->config;
-    char sources[FACT_VALUE_MAX];
-    snprintf(sources, sizeof sources, "%zu", config->sources.count);
-    service_set_fact(service, "sources", sources);
-    if (config->sources.count == 0)
-        log_warn("no upstream sources configured (intake.sources): every request will be "
-                 "REJECTED NOT_PERMITTED",
-                 NULL);
+    s_publish_sources(service, &intake->sources);
     if (rotate_resume(intake, err, sizeof err)) {
         log_error("intake cannot resume key rotation", "error=%s", err);
         return SERVICE_EXIT_STORE;
@@ -76,6 +118,7 @@ static const service_def_t s_intake_service = {
     .routes = intake_routes,
     .admin_commands = intake_admin_commands,
     .start = s_start,
+    .reload = s_reload,
     .stop = s_stop,
 };
 

@@ -13,11 +13,19 @@
  * connection with that key gets no answer. Put back, the key is admitted
  * again, on the old connection and on a new one.
  *
+ * Last, what each source may send (intake.sources) changes with SIGHUP, as
+ * an operator onboards or offboards an upstream system: county-jail-042,
+ * refused INTAKE_CONTACT, is let send it; hotline-east, taken out of the
+ * list, is refused on its open connection and stores nothing; a file with
+ * an unknown type is refused whole and the sources stay as they ran.
+ *
  * usage: intake_auth_test VIGIL_INTAKE TRIAGE_STANDIN
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,7 +38,8 @@
 #define ANSWER_MS         5000
 #define RESCAN_WAIT_MS    2500 /* past security.c's rescan interval (1 s) and mtime's second */
 #define MT_CONTACT        VIGIL__V1__MESSAGE_TYPE__MESSAGE_TYPE_INTAKE_CONTACT
-#define ZMTP_GREETING_MAX 64 /* a ZMTP 3 greeting is 64 bytes; anything else is a reply */
+#define ZMTP_GREETING_MAX 64
+#define CONFIG_TEXT_MAX   8192 /* a ZMTP 3 greeting is 64 bytes; anything else is a reply */
 
 typedef struct {
     long long events, cases, inbox;
@@ -86,6 +95,102 @@ static int s_raw_garbage(kit_t *kit)
     close(fd);
     KIT_CHECK(received <= ZMTP_GREETING_MAX, "raw garbage got %zu bytes back", received);
     return 0;
+}
+
+/* Replaces the first `from` in intake's config file with `to`, then sends
+ * intake SIGHUP and waits until its log holds `logged`. Returns 0 or 1. */
+static int s_edit_and_reload(kit_t *kit, const char *from, const char *to, const char *logged)
+{
+    char text[CONFIG_TEXT_MAX], edited[CONFIG_TEXT_MAX];
+    FILE *f = fopen(kit->intake_config, "r");
+    KIT_CHECK(f, "cannot read %s", kit->intake_config);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, from);
+    KIT_CHECK(at, "'%s' is not in intake's config", from);
+    snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    KIT_CHECK(harness_write(kit->intake_config, "%s", edited) == 0, "cannot write the config");
+    KIT_CHECK(kill(kit->intake_pid, SIGHUP) == 0, "SIGHUP");
+    long long deadline = kit_now_ms() + ANSWER_MS;
+    while (!harness_file_contains(kit->intake_log, logged) && kit_now_ms() < deadline)
+        kit_sleep_ms(50);
+    KIT_CHECK(harness_file_contains(kit->intake_log, logged), "intake never logged '%s'", logged);
+    return 0;
+}
+
+/* Sends one contact as event `event`; returns the answer's status, or -1
+ * for none. `detail` (may be NULL) gets the answer's detail. */
+static int s_contact_status(zsock_t *socket, const char *event, int index, char *detail,
+                            size_t size)
+{
+    kit_contact_t storage;
+    kit_ack_t ack;
+    if (kit_request(socket, MT_CONTACT, &kit_contact(&storage, event, index)->base, ANSWER_MS,
+                    &ack) != 1)
+        return -1;
+    if (detail)
+        snprintf(detail, size, "%s", ack.detail);
+    return ack.status;
+}
+
+/* intake.sources reloaded by SIGHUP: see the file comment. */
+static int s_sources(kit_t *kit, zsock_t *hotline)
+{
+    char detail[256];
+    counts_t before, after;
+    zsock_t *county = kit_publisher(kit, "county-jail-042", NULL);
+    KIT_CHECK(county, "county-jail-042 has no socket");
+    s_counts(kit, &before);
+    int status = s_contact_status(county, "src-1", 20, detail, sizeof detail);
+    int failed = 0;
+    if (status != VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED ||
+        !strstr(detail, "may not send INTAKE_CONTACT")) {
+        fprintf(stderr, "FAIL: county-jail-042's contact: status %d (%s)\n", status, detail);
+        failed = 1;
+    }
+    failed = failed || s_edit_and_reload(kit, "may_send = [ \"CUSTODY_EVENT\" ]",
+                                         "may_send = [ \"CUSTODY_EVENT\", \"INTAKE_CONTACT\" ]",
+                                         "upstream source may send other types now");
+    if (!failed && s_contact_status(county, "src-2", 21, NULL, 0) !=
+                       VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) {
+        fprintf(stderr, "FAIL: county-jail-042's contact was not accepted after the reload\n");
+        failed = 1;
+    }
+    s_counts(kit, &after);
+    if (!failed && after.cases != before.cases + 1) {
+        fprintf(stderr, "FAIL: %lld cases before, %lld after; expected one more\n", before.cases,
+                after.cases);
+        failed = 1;
+    }
+    /* hotline-east offboarded: renamed in the list, so it has no entry */
+    failed = failed || s_edit_and_reload(kit, "name = \"hotline-east\"", "name = \"hotline-west\"",
+                                         "upstream source removed");
+    s_counts(kit, &before);
+    if (!failed) {
+        status = s_contact_status(hotline, "src-3", 22, detail, sizeof detail);
+        s_counts(kit, &after);
+        if (status != VIGIL__V1__ACK_STATUS__ACK_STATUS_REJECTED ||
+            !strstr(detail, "source hotline-east may not send") || after.events != before.events ||
+            after.cases != before.cases) {
+            fprintf(stderr, "FAIL: offboarded hotline-east: status %d (%s), cases %lld -> %lld\n",
+                    status, detail, before.cases, after.cases);
+            failed = 1;
+        }
+    }
+    /* a file intake cannot load: nothing of it applies */
+    failed = failed || s_edit_and_reload(kit, "\"INTAKE_CONTACT\" ]", "\"NO_SUCH_TYPE\" ]",
+                                         "reload refused: config invalid");
+    if (!failed && s_contact_status(county, "src-4", 23, NULL, 0) !=
+                       VIGIL__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) {
+        fprintf(stderr, "FAIL: county-jail-042 lost INTAKE_CONTACT to a refused reload\n");
+        failed = 1;
+    }
+    zsock_destroy(&county);
+    if (!failed)
+        printf("intake.sources followed SIGHUP: a source let send contacts, one offboarded, a bad "
+               "file refused\n");
+    return failed;
 }
 
 /* Removes hotline-east's cert while `hotline`, its open connection, stays
@@ -185,7 +290,7 @@ static int s_run(kit_t *kit)
     KIT_CHECK(after.cases == 1, "expected exactly the one allowlisted case, found %lld",
               after.cases);
     printf("4 unauthenticated callers got no answer and changed nothing\n");
-    failed = s_revoke(kit, hotline);
+    failed = s_revoke(kit, hotline) || s_sources(kit, hotline);
     zsock_destroy(&hotline);
     return failed;
 }

@@ -46,7 +46,21 @@ static void test_sources_and_permissions(void **state)
     assert_false(intake_config_permits(&config, "hotline-east", MT(CASE_VIEW)));
     assert_int_equal(config.rotate_batch, 256);
     assert_int_equal(config.cases_list_default, 50);
+
+    /* the copy intake runs with (replaced on reload) outlives the config */
+    intake_sources_t running;
+    assert_int_equal(intake_sources_copy(&config.sources, &running), 0);
     s_release(&config);
+    assert_int_equal(running.count, 2);
+    assert_true(intake_sources_permit(&running, "hotline-east", MT(SUBSCRIPTION_REQUEST)));
+    assert_true(intake_sources_permit(&running, "county-jail-042", MT(CUSTODY_EVENT)));
+    assert_false(intake_sources_permit(&running, "county-jail-042", MT(INTAKE_CONTACT)));
+    assert_false(intake_sources_permit(&running, "rogue", MT(INTAKE_CONTACT)));
+    assert_non_null(intake_sources_find(&running, "county-jail-042"));
+    intake_sources_clear(&running);
+    assert_int_equal(running.count, 0);
+    assert_null(running.items);
+    assert_false(intake_sources_permit(&running, "hotline-east", MT(INTAKE_CONTACT)));
 }
 
 static void test_no_sources_permits_nothing(void **state)
