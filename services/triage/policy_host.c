@@ -858,13 +858,20 @@ int policy_route_batch(policy_host_t *host, policy_request_t *requests, size_t c
     }
     char unavailable[POLICY_DETAIL_MAX] = "";
     int unblamed = 0;
+    /* After a failure no case could be blamed for (the worker died between
+     * cases, was killed from outside, or answered nonsense, as a plugin
+     * writing into its socket would make it), the rest goes one case per
+     * message. A failure then has one case to blame, and only that case
+     * pays for it; a worker that merely died before gets its retry. */
+    size_t chunk_max = host->batch_max;
+    bool isolating = false;
     size_t first = 0; /* requests before `first` are all finished */
     for (;;) {
         while (first < count && finished[first]) {
             first++;
         }
         size_t n = 0;
-        for (size_t i = first; i < count && n < host->batch_max; i++) {
+        for (size_t i = first; i < count && n < chunk_max; i++) {
             if (finished[i]) {
                 continue;
             }
@@ -895,14 +902,20 @@ int policy_route_batch(policy_host_t *host, policy_request_t *requests, size_t c
             continue;
         }
         s_worker_died(host);
+        if (blamed < 0 && n == 1 && isolating) {
+            blamed = 0; /* alone in its message, and after a retry: it is the one */
+        }
         if (blamed < 0) {
-            log_warn("policy worker died between cases; retrying the batch", "how=%s",
-                     host->last_exit);
+            log_warn("policy worker failed with no case in hand; retrying the batch one case "
+                     "at a time",
+                     "how=%s cases=%zu", host->last_exit, n);
             if (++unblamed >= POLICY_UNBLAMED_MAX) {
                 s_fmt(unavailable, sizeof unavailable, "policy worker keeps failing: %s",
                       host->last_exit);
                 break;
             }
+            chunk_max = 1;
+            isolating = true;
             continue;
         }
         policy_request_t *victim = &requests[idx[blamed]];

@@ -12,6 +12,12 @@
  *     counted, and triage keeps serving.
  * In a sanitizer build LeakSanitizer needs fork-like clone and ptrace, so
  * those two are allowed there (policy_sandbox.h) and expected to work.
+ *
+ * What the filter leaves a plugin is its socket to triage. In region north
+ * the plugin writes a malformed answer into it whenever it routes "g-7",
+ * one of 30 cases sent together. Triage must pin that on g-7 alone: g-7
+ * fails max_plugin_failures (3) times and goes to the fallback, flagged
+ * for review; the other 29 are decided by the plugin.
  * Usage: triage_sandbox_test VIGIL_TRIAGE SINK TEST_PLUGIN_DIR
  */
 #include <stdio.h>
@@ -21,7 +27,7 @@
 
 #include "triage_kit.h"
 
-enum { CASES = 5, SEND_MS = 30000, DECIDE_MS = 60000, PROBE_LINE_MAX = 4096 };
+enum { CASES = 5, GARBLED_BATCH = 30, SEND_MS = 30000, DECIDE_MS = 60000, PROBE_LINE_MAX = 4096 };
 
 #if defined(__SANITIZE_ADDRESS__)
 #define EXPECT_PROCESS "fork=ok"
@@ -57,7 +63,7 @@ static void s_probe_line(const char *path, char line[PROBE_LINE_MAX])
 
 static int s_run(triage_kit_t *kit, char **argv)
 {
-    char dump[HARNESS_PATH_MAX + 16], regions[2 * HARNESS_PATH_MAX];
+    char dump[HARNESS_PATH_MAX + 16], regions[3 * HARNESS_PATH_MAX];
     HARNESS_CHECK(harness_tempdir("triage-sandbox-probe", s_probe_dir, sizeof s_probe_dir) == 0,
                   "a folder for the plugin's probe file");
     snprintf(dump, sizeof dump, "%s/probe.txt", s_probe_dir);
@@ -68,7 +74,11 @@ static int s_run(triage_kit_t *kit, char **argv)
              "    plugin_config = { probe_on = \"case-2\"; dump_to = \"%s\"; };\n"
              "    fallback = { assignee = \"central-desk\"; };\n"
              "    roster = ( { id = \"central-co-1\"; role = \"contact_officer\";"
-             " languages = [\"en\"]; on_call = true; } ); }\n"
+             " languages = [\"en\"]; on_call = true; } ); },\n"
+             "  { name = \"north\"; plugin = \"testplug\"; states = [\"MN\"];\n"
+             "    plugin_config = { garble_on = \"g-7\"; };\n"
+             "    fallback = { assignee = \"north-desk\"; };\n"
+             "    roster = ( { id = \"north-co-1\"; role = \"contact_officer\"; } ); }\n"
              ");\n",
              dump);
     HARNESS_CHECK(kit_start_testplug(kit, "triage-sandbox", argv, NULL, regions) == 0,
@@ -92,6 +102,29 @@ static int s_run(triage_kit_t *kit, char **argv)
                   "every case, the probe included, was decided by the plugin");
     HARNESS_CHECK(kit_query_int(db, "SELECT count(*) FROM cases WHERE failures > 0") == 0,
                   "no case counted a plugin failure");
+
+    /* a malformed answer written into the socket: pinned on its case */
+    HARNESS_CHECK(kit_send_plain_cases(kit, "g", GARBLED_BATCH, "MN", SEND_MS) == 0,
+                  "triage acknowledges the north cases");
+    decided = kit_wait_int(db, "SELECT count(*) FROM decisions WHERE case_id LIKE 'g-%'",
+                           GARBLED_BATCH, DECIDE_MS);
+    HARNESS_CHECK(decided == GARBLED_BATCH, "all %d north cases decided (got %lld)", GARBLED_BATCH,
+                  decided);
+    HARNESS_CHECK(kit_query_int(db, "SELECT count(*) FROM decisions WHERE case_id = 'g-7'"
+                                    " AND used_fallback = 1 AND needs_human_review = 1"
+                                    " AND assignee_id = 'north-desk'") == 1,
+                  "g-7 went to the fallback, flagged for review");
+    HARNESS_CHECK(kit_query_int(db, "SELECT failures FROM cases WHERE case_id = 'g-7'") == 3,
+                  "g-7 was blamed for the 3 malformed answers");
+    long long by_plugin = kit_query_int(
+        db, "SELECT count(*) FROM decisions WHERE case_id LIKE 'g-%'"
+            " AND case_id != 'g-7' AND used_fallback = 0 AND assignee_id = 'north-co-1'");
+    HARNESS_CHECK(by_plugin == GARBLED_BATCH - 1,
+                  "the other %d north cases were decided by the plugin (%lld were)",
+                  GARBLED_BATCH - 1, by_plugin);
+    HARNESS_CHECK(kit_query_int(db, "SELECT count(*) FROM cases WHERE case_id LIKE 'g-%'"
+                                    " AND case_id != 'g-7' AND failures > 0") == 0,
+                  "no other north case was blamed");
     Vigil__V1__AdminReply *status =
         kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS, NULL, 5000);
     HARNESS_CHECK(status && status->ok, "status answers: triage kept serving");

@@ -21,6 +21,10 @@
  *                        taxonomy term for the case's place (optional)
  *   dump_to    = "path"; append everything the plugin can see to this file
  *                        (optional; the no-personal-data test reads it)
+ *   garble_on  = "case"; when routing this case id, write a malformed
+ *                        answer frame straight into the worker's socket to
+ *                        triage (fd 3), as hostile code could, then decide
+ *                        normally (optional; the sandbox test)
  *   probe_on   = "case"; when routing this case id, try what the policy
  *                        worker's sandbox refuses (a socket, a process, a
  *                        program, signals to triage and its process group,
@@ -35,6 +39,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +65,7 @@ typedef struct {
     const char *refer;
     const char *dump_to;
     const char *probe_on;
+    const char *garble_on;
 } test_state_t;
 
 #ifndef TEST_PLUGIN_BROKEN
@@ -91,6 +97,7 @@ static int s_init(const vigil_host_api_t *host, void **state, char *err, size_t 
     s->refer = s_string(host, "refer");
     s->dump_to = s_string(host, "dump_to");
     s->probe_on = s_string(host, "probe_on");
+    s->garble_on = s_string(host, "garble_on");
     *state = s;
     return VIGIL_PLUGIN_OK;
 #endif
@@ -205,6 +212,25 @@ static void s_probe(const test_state_t *s)
     fclose(out);
 }
 
+enum {
+    GARBLE_FD = 3,       /* the worker's socket to triage (policy_wire.h) */
+    GARBLE_ROUTED = 103, /* the type of a routing answer */
+    GARBLE_PAYLOAD = 8,  /* where triage expects the batch's sequence number */
+    GARBLE_HEADER = 5,   /* length (4) and type (1) */
+};
+
+/* A well-framed routing answer whose content is nonsense. */
+static void s_garble(void)
+{
+    uint8_t frame[GARBLE_HEADER + GARBLE_PAYLOAD];
+    uint32_t length = GARBLE_PAYLOAD;
+    memcpy(frame, &length, sizeof length);
+    frame[4] = GARBLE_ROUTED;
+    memset(frame + GARBLE_HEADER, 0xff, GARBLE_PAYLOAD);
+    ssize_t n = write(GARBLE_FD, frame, sizeof frame);
+    (void)n;
+}
+
 enum { HOG_CHUNK = 16 << 20, HOG_CHUNKS = 256 /* 4 GiB */ };
 
 /* Takes memory until there is no more, then gives it all back. */
@@ -237,6 +263,9 @@ static int s_route(void *state, const vigil_host_api_t *host, const vigil_case_v
     }
     if (s->hog_on && strcmp(s->hog_on, view->case_id) == 0) {
         s_hog();
+    }
+    if (s->garble_on && strcmp(s->garble_on, view->case_id) == 0) {
+        s_garble();
     }
     if (s->probe_on && s->dump_to && strcmp(s->probe_on, view->case_id) == 0) {
         s_probe(s);
