@@ -101,6 +101,14 @@ static int s_fail(char *err, size_t errlen, const char *format, ...)
     return -1;
 }
 
+/* The comparison "first argument OP a" (for SCMP_CMP_MASKED_EQ: "first
+ * argument & a == b"). libseccomp's SCMP_A0() leaves datum_b out, which
+ * clang's -Wmissing-field-initializers refuses. */
+static struct scmp_arg_cmp s_arg0(enum scmp_compare op, scmp_datum_t a, scmp_datum_t b)
+{
+    return (struct scmp_arg_cmp){.arg = 0, .op = op, .datum_a = a, .datum_b = b};
+}
+
 /* Adds "refuse NAME with ERROR when the argument compares so". */
 static int s_refuse_if(scmp_filter_ctx filter, const char *name, int error,
                        struct scmp_arg_cmp compare)
@@ -136,25 +144,25 @@ int policy_sandbox_enter(char *err, size_t errlen)
     static const char *const s_signalling[] = {"kill", "tgkill", "rt_sigqueueinfo",
                                                "rt_tgsigqueueinfo"};
     for (size_t i = 0; i < sizeof s_signalling / sizeof s_signalling[0] && rc == 0; i++) {
-        rc = s_refuse_if(filter, s_signalling[i], EPERM, SCMP_A0(SCMP_CMP_NE, self));
+        rc = s_refuse_if(filter, s_signalling[i], EPERM, s_arg0(SCMP_CMP_NE, self, 0));
         failed = s_signalling[i];
     }
     /* clone is how threads are made; a clone that is not a thread is a new
      * process. */
 #if !defined(__SANITIZE_ADDRESS__)
     if (rc == 0) {
-        rc = s_refuse_if(filter, "clone", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+        rc = s_refuse_if(filter, "clone", EPERM, s_arg0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
         failed = "clone";
     }
     if (rc == 0) {
-        rc = s_refuse_if(filter, "prctl", EPERM, SCMP_A0(SCMP_CMP_EQ, PR_SET_PTRACER));
+        rc = s_refuse_if(filter, "prctl", EPERM, s_arg0(SCMP_CMP_EQ, PR_SET_PTRACER, 0));
         failed = "prctl(PR_SET_PTRACER)";
     }
 #endif
     /* The worker made itself undumpable (no core, no ptrace by the user's
      * other processes); a plugin may not undo that. */
     if (rc == 0) {
-        rc = s_refuse_if(filter, "prctl", EPERM, SCMP_A0(SCMP_CMP_EQ, PR_SET_DUMPABLE));
+        rc = s_refuse_if(filter, "prctl", EPERM, s_arg0(SCMP_CMP_EQ, PR_SET_DUMPABLE, 0));
         failed = "prctl(PR_SET_DUMPABLE)";
     }
     if (rc != 0) {
