@@ -29,7 +29,7 @@ cd "$root"
 seconds=${1:-120}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config config_include pbjson case_id line_reader csv hsds)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope event_line intake_request config config_include pbjson case_id line_reader csv hsds policy_wire)
 build=${VIGIL_FUZZ_BUILD_DIR:-build-fuzz}
 
 bash scripts/install-deps.sh build test fuzz
