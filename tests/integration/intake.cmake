@@ -9,7 +9,7 @@ add_library(intake_kit STATIC ${CMAKE_CURRENT_LIST_DIR}/intake_kit.c)
 target_link_libraries(intake_kit PUBLIC vigil_runtime vigil_link_harness)
 target_include_directories(intake_kit PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 
-foreach(name flow auth crash rotate)
+foreach(name flow auth crash rotate reload)
   if(NOT EXISTS ${CMAKE_CURRENT_LIST_DIR}/intake_${name}_test.c)
     continue()
   endif()

@@ -297,18 +297,5 @@ static int s_run(kit_t *kit)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s VIGIL_INTAKE TRIAGE_STANDIN\n", argv[0]);
-        return 2;
-    }
-    kit_t kit;
-    if (kit_setup(&kit, "intake-auth", argv[1], argv[2], NULL)) {
-        fprintf(stderr, "FAIL: kit setup\n");
-        kit_teardown(&kit);
-        return 1;
-    }
-    int rc = s_run(&kit);
-    kit_teardown(&kit);
-    printf("%s\n", rc ? "FAIL" : "PASS");
-    return rc;
+    return kit_main(argc, argv, "intake-auth", NULL, s_run);
 }

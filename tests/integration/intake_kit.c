@@ -215,6 +215,23 @@ int kit_stop_intake(kit_t *kit)
     return code;
 }
 
+int kit_main(int argc, char **argv, const char *tag, const char *intake_extra, kit_test_fn run)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s VIGIL_INTAKE TRIAGE_STANDIN\n", argv[0]);
+        return 2;
+    }
+    kit_t kit;
+    int rc = 1;
+    if (kit_setup(&kit, tag, argv[1], argv[2], intake_extra))
+        fprintf(stderr, "FAIL: kit setup\n");
+    else if ((rc = run(&kit)) != 0)
+        harness_tail(kit.intake_log, KIT_LOG_TAIL_LINES);
+    kit_teardown(&kit);
+    printf("%s\n", rc ? "FAIL" : "PASS");
+    return rc;
+}
+
 void kit_teardown(kit_t *kit)
 {
     s_kill(&kit->intake_pid);

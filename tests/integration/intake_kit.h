@@ -61,6 +61,15 @@ int kit_setup(kit_t *kit, const char *tag, const char *intake_exe, const char *s
  * environment sets KEEP_TEST_DIR. Cannot fail. */
 void kit_teardown(kit_t *kit);
 
+/* A test's body: returns 0 when every check passed. */
+typedef int (*kit_test_fn)(kit_t *kit);
+
+/* The main() of a test run as TEST VIGIL_INTAKE TRIAGE_STANDIN:
+ * kit_setup() with `tag` and `intake_extra`, `run`, intake's log tail if
+ * it failed, kit_teardown(), then PASS or FAIL. Returns the exit code (2
+ * for bad arguments). */
+int kit_main(int argc, char **argv, const char *tag, const char *intake_extra, kit_test_fn run);
+
 /* Starts intake / the stand-in and waits until its admin endpoint answers
  * HEALTH. Returns 0, or -1 (the log tail is printed). */
 int kit_start_intake(kit_t *kit);
