@@ -168,12 +168,31 @@ keys_exit=$("$docker" inspect -f '{{.State.ExitCode}}' "$(compose ps -q keys)")
 [ "$keys_exit" = 0 ] || fail "the keys service exited with $keys_exit"
 say "all healthy: $(echo "$services" | tr '\n' ' ')"
 
+# Each container holds its own secrets and no one else's: triage (and the
+# region plugins in it) cannot read intake's vault key or CURVE secret.
+for service in $services; do
+    shared=/ # a name no file has; triage's copy of the case-key secret:
+    [ "$service" != triage ] || shared=case_key.secret
+    others=$(compose exec -T "$service" find /keys /secrets -type f \
+        \( -name '*_secret' -o -name '*.vault' -o -name '*.hashkey' -o -name '*.secret' \) \
+        ! -name "$service.key_secret" ! -name "$service.vault" ! -name "$service.hashkey" \
+        ! -name "$shared" 2>&1) || fail "cannot list $service's keys: $others"
+    [ -z "$others" ] || fail "$service can read secrets that are not its own: $others"
+    compose exec -T "$service" test -r "/secrets/$service.key_secret" ||
+        fail "$service has no /secrets/$service.key_secret"
+done
+compose exec -T intake test -r /secrets/intake.vault || fail "intake has no vault key"
+if compose exec -T triage test -e /secrets/case_key.secret; then :; else
+    fail "triage has no case-key secret"
+fi
+say "each service reads only its own secrets"
+
 # --- 5. publish, check --------------------------------------------------------------
 [ -f "$examples" ] || fail "$examples is missing"
 expected=$(grep -c '[^[:space:]]' "$examples")
 say "publishing $examples ($expected events) from the tools container"
 publish_out=$(compose run --rm -T tools vigil-publish --endpoint tcp://intake:7100 \
-    --server-key /keys/intake.key --cert /keys/dev-publisher.key_secret "/$examples" 2>&1) ||
+    --server-key /keys/intake.key --cert /secrets/dev-publisher.key_secret "/$examples" 2>&1) ||
     fail "vigil-publish failed: $publish_out"
 indent <<<"$publish_out"
 

@@ -22,11 +22,24 @@
 # default file name: KEYS/case_key.secret (triage.case_key_file) and
 # KEYS/intake.hashkey (intake.hash_key_file).
 #
+# With --secrets-dir DIR, KEYS_DIR gets only what may be shared (public
+# certs and allowlists) and every secret goes to the folder of the one
+# party that needs it, so that each can be mounted into that service alone:
+#
+#     DIR/intake/        intake.key_secret, intake.vault, intake.hashkey
+#     DIR/triage/        triage.key_secret, case_key.secret
+#     DIR/notification/  notification.key_secret, notification.vault
+#     DIR/reporting/     reporting.key_secret
+#     DIR/clients/       <client>.key_secret for every --client
+#
+# (compose/ does this: no container can read another service's secrets,
+# and triage's container never holds the vault key to personal data.)
+#
 # It never overwrites or rotates an existing key: running it twice changes
 # nothing. It never prints a secret. Used by scripts/run.sh (KEYS =
 # state/keys) and by the `keys` one-shot service in compose/.
 #
-# Usage: scripts/keys.sh [--vigilctl PATH] [--client NAME]... KEYS_DIR
+# Usage: scripts/keys.sh [--vigilctl PATH] [--client NAME]... [--secrets-dir DIR] KEYS_DIR
 set -euo pipefail
 
 services=(intake triage notification reporting)
@@ -40,12 +53,15 @@ declare -A admits=(
 )
 vault_key_bytes=32
 case_key_bytes=32
-# Where each service looks for the shared case-key secret by default.
+# Where each service looks for the shared case-key secret by default, and
+# whose secret that file is.
 case_key_files=(case_key.secret intake.hashkey)
+declare -A case_key_owner=([case_key.secret]=triage [intake.hashkey]=intake)
 
 vigilctl=""
 clients=()
 keys_dir=""
+secrets_dir=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --vigilctl)
@@ -54,6 +70,10 @@ while [ $# -gt 0 ]; do
         ;;
     --client)
         clients+=("$2")
+        shift 2
+        ;;
+    --secrets-dir)
+        secrets_dir=$2
         shift 2
         ;;
     -h | --help)
@@ -71,7 +91,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$keys_dir" ]; then
-    echo "usage: keys.sh [--vigilctl PATH] [--client NAME]... KEYS_DIR" >&2
+    echo "usage: keys.sh [--vigilctl PATH] [--client NAME]... [--secrets-dir DIR] KEYS_DIR" >&2
     exit 64
 fi
 [ ${#clients[@]} -gt 0 ] || clients=(dev-publisher)
@@ -88,20 +108,33 @@ mkdir -p "$keys_dir"
 chmod 0700 "$keys_dir"
 created=0
 
-# keypair NAME: writes KEYS/NAME.key and KEYS/NAME.key_secret if absent.
+# secret_dir OWNER: the folder OWNER's secrets go to (made if missing).
+secret_dir() {
+    local dir=$keys_dir
+    [ -z "$secrets_dir" ] || dir="$secrets_dir/$1"
+    mkdir -p "$dir"
+    chmod 0700 "$dir"
+    printf '%s' "$dir"
+}
+
+# keypair NAME OWNER: writes KEYS/NAME.key and, in OWNER's secret folder,
+# NAME.key_secret, if absent.
 keypair() {
-    local name=$1 path="$keys_dir/$1.key"
-    if [ -e "$path" ] && [ -e "${path}_secret" ]; then
+    local name=$1 path="$keys_dir/$1.key" secret dir
+    dir=$(secret_dir "$2")
+    secret="$dir/$name.key_secret"
+    if [ -e "$path" ] && [ -e "$secret" ]; then
         return 0
     fi
-    if [ -e "$path" ] || [ -e "${path}_secret" ]; then
-        echo "keys.sh: only one half of the keypair $path exists; move it away and run again" >&2
+    if [ -e "$path" ] || [ -e "$secret" ]; then
+        echo "keys.sh: only one half of the keypair $name exists ($path, $secret); move it away and run again" >&2
         exit 1
     fi
-    "$vigilctl" keygen "$path" --name "$name" >/dev/null
-    chmod 0600 "${path}_secret"
-    chmod 0644 "$path"
-    echo "keys.sh: created keypair $path"
+    "$vigilctl" keygen "$dir/$name.key" --name "$name" >/dev/null
+    chmod 0600 "$secret"
+    chmod 0644 "$dir/$name.key"
+    [ "$dir" = "$keys_dir" ] || mv "$dir/$name.key" "$path"
+    echo "keys.sh: created keypair $path ($secret)"
     created=$((created + 1))
 }
 
@@ -119,7 +152,8 @@ admit() {
 
 # vault_file NAME: writes KEYS/NAME.vault with one current key if absent.
 vault_file() {
-    local path="$keys_dir/$1.vault" key
+    local path key
+    path="$(secret_dir "$1")/$1.vault"
     [ -e "$path" ] && return 0
     key=$(od -An -vtx1 -N"$vault_key_bytes" /dev/urandom | tr -d ' \n')
     {
@@ -138,9 +172,13 @@ vault_file() {
 # reusing one that already exists so that the copies always agree.
 case_keys() {
     local name existing="" secret
+    declare -A at
     for name in "${case_key_files[@]}"; do
-        if [ -e "$keys_dir/$name" ]; then
-            existing="$keys_dir/$name"
+        at[$name]="$(secret_dir "${case_key_owner[$name]}")/$name"
+    done
+    for name in "${case_key_files[@]}"; do
+        if [ -e "${at[$name]}" ]; then
+            existing="${at[$name]}"
             break
         fi
     done
@@ -150,23 +188,26 @@ case_keys() {
         secret=$(od -An -vtx1 -N"$case_key_bytes" /dev/urandom | tr -d ' \n')
     fi
     for name in "${case_key_files[@]}"; do
-        [ -e "$keys_dir/$name" ] && continue
-        printf '%s\n' "$secret" >"$keys_dir/$name.tmp"
-        chmod 0600 "$keys_dir/$name.tmp"
-        mv "$keys_dir/$name.tmp" "$keys_dir/$name"
-        echo "keys.sh: created case-key secret $keys_dir/$name"
+        [ -e "${at[$name]}" ] && continue
+        printf '%s\n' "$secret" >"${at[$name]}.tmp"
+        chmod 0600 "${at[$name]}.tmp"
+        mv "${at[$name]}.tmp" "${at[$name]}"
+        echo "keys.sh: created case-key secret ${at[$name]}"
         created=$((created + 1))
     done
     for name in "${case_key_files[@]}"; do
-        if [ "$(head -n 1 "$keys_dir/$name")" != "$secret" ]; then
-            echo "keys.sh: $keys_dir/$name differs from $existing; intake and triage must share one case-key secret" >&2
+        if [ "$(head -n 1 "${at[$name]}")" != "$secret" ]; then
+            echo "keys.sh: ${at[$name]} differs from $existing; intake and triage must share one case-key secret" >&2
             exit 1
         fi
     done
 }
 
-for name in "${services[@]}" "${clients[@]}"; do
-    keypair "$name"
+for name in "${services[@]}"; do
+    keypair "$name" "$name"
+done
+for name in "${clients[@]}"; do
+    keypair "$name" clients
 done
 for client in "${clients[@]}"; do
     admit intake "$client"
