@@ -60,7 +60,7 @@ static void s_log_source_changes(const intake_sources_t *a, const intake_sources
 /* SIGHUP and vigilctl reload: intake.sources from the file just re-read
  * applies to the next request, as the allowlists do. The other intake.*
  * keys take a restart. */
-static int s_reload(service_t *service, const void *fresh)
+static int s_reload(service_t *service, const void *fresh, char *err, size_t errlen)
 {
     intake_t *intake = service_context(service);
     const intake_config_t *config = fresh;
@@ -68,7 +68,7 @@ static int s_reload(service_t *service, const void *fresh)
         return 0;
     intake_sources_t sources;
     if (intake_sources_copy(&config->sources, &sources)) {
-        log_error("reload: out of memory; intake.sources stays as it runs", NULL);
+        snprintf(err, errlen, "out of memory; intake.sources stays as it runs");
         return -1;
     }
     s_log_source_changes(&intake->sources, &sources, "upstream source removed",

@@ -192,11 +192,11 @@ fail:
 
 /* SIGHUP and vigilctl reload: the plugins, and the regions' policy
  * settings from the file just re-read (triage_reload_plugins()). */
-static int s_reload(service_t *service, const void *fresh)
+static int s_reload(service_t *service, const void *fresh, char *err, size_t errlen)
 {
     triage_t *triage = triage_of(service);
     char report[REPORT_LEN] = "";
-    return triage ? triage_reload_plugins(triage, fresh, report, sizeof report) : 0;
+    return triage ? triage_reload_plugins(triage, fresh, report, sizeof report, err, errlen) : 0;
 }
 
 static void s_stop(service_t *service)

@@ -165,8 +165,33 @@ static bool s_same_regions(const triage_config_t *running, const triage_config_t
     return true;
 }
 
+/* The first line of `report` saying a region kept or lacks something, or
+ * NULL. Its length is set in *len. */
+static const char *s_first_refusal(const char *report, int *len)
+{
+    static const char *const s_marks[] = {": kept ",
+                                          ": still on fallback",
+                                          ": policy worker",
+                                          "the set of regions",
+                                          ": bound to no plugin",
+                                          ": out of memory"};
+    for (const char *line = report; line && *line;) {
+        const char *end = strchr(line, '\n');
+        int n = end ? (int)(end - line) : (int)strlen(line);
+        for (size_t i = 0; i < sizeof s_marks / sizeof s_marks[0]; i++) {
+            const char *hit = strstr(line, s_marks[i]);
+            if (hit && hit < line + n) {
+                *len = n;
+                return line;
+            }
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
 int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *report,
-                          size_t report_len)
+                          size_t report_len, char *err, size_t errlen)
 {
     char why[ERR_LEN] = "";
     policy_region_list_t list = {0};
@@ -195,6 +220,11 @@ int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *
     free(list.regions);
     if (refused) {
         rc = -1;
+        snprintf(err, errlen, "%s: regions added, removed, renamed or moved take a restart", why);
+    } else if (rc < 0) {
+        int n = 0;
+        const char *line = s_first_refusal(report, &n);
+        snprintf(err, errlen, "%.*s", line ? n : 0, line ? line : "");
     }
     if (rc < 0) {
         metric_inc(triage->metrics->reloads_refused);
@@ -222,7 +252,8 @@ static int s_admin_reload_plugins(void *ctx, const Vigil__V1__AdminRequest *requ
     (void)peer;
     triage_t *triage = triage_of(ctx);
     char report[REPORT_LEN] = "";
-    int rc = triage_reload_plugins(triage, NULL, report, sizeof report);
+    char err[ERR_LEN];
+    int rc = triage_reload_plugins(triage, NULL, report, sizeof report, err, sizeof err);
     size_t index = 0;
     for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n")) {
         char key[FACT_LEN];

@@ -32,9 +32,9 @@ extern const admin_command_t triage_admin_commands[];
  * default region, take a restart: then no setting is applied, only the
  * files are reloaded, and the reason is logged. Writes one line per region
  * into `report`. Returns 0, or -1 if some region kept its old version or
- * settings or stayed on fallback. */
+ * settings or stayed on fallback, with the first such refusal in `err`. */
 int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *report,
-                          size_t report_len);
+                          size_t report_len, char *err, size_t errlen);
 
 /* Counts every region now on fallback as a failed plugin load (after start
  * and after each reload). Cannot fail. */

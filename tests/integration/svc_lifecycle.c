@@ -211,10 +211,12 @@ static int s_start(service_t *service)
     return 0;
 }
 
-static int s_reload(service_t *service, const void *fresh)
+static int s_reload(service_t *service, const void *fresh, char *err, size_t errlen)
 {
     (void)service;
     (void)fresh;
+    (void)err;
+    (void)errlen;
     log_debug("lifecycle reload hook ran", "own_settings=%s", "unchanged");
     return 0;
 }

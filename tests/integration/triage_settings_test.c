@@ -101,25 +101,38 @@ static int s_batch(triage_kit_t *kit, const char *prefix)
 }
 
 /* The admin RELOAD command (vigilctl reload triage): 1 ok, 0 refused, -1
- * no answer. */
-static int s_reload(triage_kit_t *kit)
+ * no answer. The reply's error goes to `error` (may be NULL). */
+static int s_reload_says(triage_kit_t *kit, char *error, size_t size)
 {
     Vigil__V1__AdminReply *reply =
         kit_admin(kit, VIGIL__V1__ADMIN_COMMAND__ADMIN_COMMAND_RELOAD, NULL, RELOAD_MS);
     int ok = reply ? reply->ok != 0 : -1;
+    if (error) {
+        snprintf(error, size, "%s", reply && reply->error ? reply->error : "");
+    }
     if (reply) {
         vigil__v1__admin_reply__free_unpacked(reply, NULL);
     }
     return ok;
 }
 
-/* A reload that must be refused: the admin reply says no, the log says
- * both `why` and `where`, and batch `prefix` is still decided with the
- * settings that ran before (west-co-1). Returns 0 or 1 (a check failed). */
+static int s_reload(triage_kit_t *kit)
+{
+    return s_reload_says(kit, NULL, 0);
+}
+
+/* A reload that must be refused: the admin reply says no and names
+ * `where` (what vigilctl reload prints), the log says both `why` and
+ * `where`, and batch `prefix` is still decided with the settings that ran
+ * before (west-co-1). Returns 0 or 1 (a check failed). */
 static int s_expect_refused(triage_kit_t *kit, const char *why, const char *where,
                             const char *prefix)
 {
-    HARNESS_CHECK(s_reload(kit) == 0, "the reload is refused (%s)", where);
+    char error[512];
+    HARNESS_CHECK(s_reload_says(kit, error, sizeof error) == 0, "the reload is refused (%s)",
+                  where);
+    HARNESS_CHECK(strstr(error, "reload refused: ") == error && strstr(error, where),
+                  "the reply says why: '%s'", error);
     HARNESS_CHECK(harness_file_contains(kit->triage_log, why) &&
                       harness_file_contains(kit->triage_log, where),
                   "the log says '%s' and names '%s'", why, where);

@@ -236,8 +236,9 @@ static void s_begin_drain(service_t *self)
  * the log level, the vault's keys, the allowlists, then whatever the
  * service's own reload hook takes from its fresh settings. The fresh
  * config lives only for this call; an invalid one (a load error or the
- * service's cross-key check) changes nothing. */
-static int s_reload(service_t *self)
+ * service's cross-key check) changes nothing. Returns 0, or -1 with the
+ * reason (as logged) in `why`. */
+static int s_reload(service_t *self, char *why, size_t whylen)
 {
     char err[SERVICE_ERR_LEN] = "";
     service_config_t fresh = {0};
@@ -254,6 +255,7 @@ static int s_reload(service_t *self)
     }
     if (rc) {
         log_error("reload refused: config invalid; old settings stay", "error=%s", err);
+        snprintf(why, whylen, "config invalid; old settings stay: %s", err);
         goto done;
     }
     log_level_t level;
@@ -267,16 +269,20 @@ static int s_reload(service_t *self)
     }
     if (self->vault && vault_reload(self->vault, self->config.vault_key_file, err, sizeof err)) {
         log_error("reload: vault key file refused; the old keys stay", "error=%s", err);
+        snprintf(why, whylen, "vault key file refused; the old keys stay: %s", err);
         rc = -1;
         goto done;
     }
     if (security_reload(self->security, err, sizeof err)) {
         log_error("reload: allowlist could not be re-read; the old one stays", "error=%s", err);
+        snprintf(why, whylen, "allowlist could not be re-read; the old one stays: %s", err);
         rc = -1;
         goto done;
     }
-    if (self->def->reload && self->def->reload(self, own)) {
-        log_error("reload: service refused the new settings", NULL);
+    err[0] = '\0';
+    if (self->def->reload && self->def->reload(self, own, err, sizeof err)) {
+        log_error("reload: service refused the new settings", "error=%s", err);
+        snprintf(why, whylen, "%s", err[0] ? err : "the service refused the new settings");
         rc = -1;
         goto done;
     }
@@ -299,7 +305,8 @@ static int s_on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     struct signalfd_siginfo info;
     while (read(self->signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
         if (info.ssi_signo == SIGHUP) {
-            s_reload(self);
+            char why[SERVICE_ERR_LEN];
+            s_reload(self, why, sizeof why); /* logged */
         } else if (self->draining) {
             log_warn("second stop signal: stopping now; queued messages stay in the outbox", NULL);
             return -1;
@@ -428,8 +435,11 @@ static int s_admin_reload(void *ctx, const Vigil__V1__AdminRequest *request, con
 {
     (void)request;
     (void)peer;
-    if (s_reload(ctx)) {
-        reply->error = s_strdup("reload refused; see the service log for the reason");
+    char why[SERVICE_ERR_LEN] = "";
+    if (s_reload(ctx, why, sizeof why)) {
+        char text[SERVICE_ERR_LEN + 32];
+        snprintf(text, sizeof text, "reload refused: %s", why);
+        reply->error = s_strdup(text);
         return -1;
     }
     return 0;

@@ -77,8 +77,10 @@ typedef struct {
      * (log level, vault keys, allowlists). `fresh` is the service's own
      * config as just re-read from the file and passed by `check`: the
      * struct config_keys point into, valid during this call only (copy
-     * what is kept). Returns 0 or -1 (the old settings stay). */
-    int (*reload)(service_t *service, const void *fresh);
+     * what is kept). Returns 0, or -1 (the old settings stay) with what
+     * was refused in `err`, which the runtime logs and `vigilctl reload`
+     * prints. */
+    int (*reload)(service_t *service, const void *fresh, char *err, size_t errlen);
     /* Called after the loop ends, before anything is closed; also when
      * start failed, so it must cope with a partly started service (the
      * context may be NULL). */
