@@ -200,12 +200,14 @@ int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *
         log_error("reload: regions added, removed, renamed or moved take a restart; the region "
                   "settings stay as they run and only the plugin files are reloaded",
                   "change=%s", why);
+        snprintf(err, errlen, "%s: regions added, removed, renamed or moved take a restart", why);
         refused = true;
     }
     if (fresh && !refused) { /* the policy part of each region; policy_reload copies it */
         list.regions = calloc(fresh->regions.count + 1, sizeof *list.regions);
         if (!list.regions) {
-            log_error("reload: out of memory; the region settings stay as they run", NULL);
+            snprintf(err, errlen, "out of memory; the region settings stay as they run");
+            log_error("reload refused", "error=%s", err);
             refused = true;
         }
         for (size_t i = 0; list.regions && i < fresh->regions.count; i++) {
@@ -219,8 +221,7 @@ int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *
     }
     free(list.regions);
     if (refused) {
-        rc = -1;
-        snprintf(err, errlen, "%s: regions added, removed, renamed or moved take a restart", why);
+        rc = -1; /* err says why */
     } else if (rc < 0) {
         int n = 0;
         const char *line = s_first_refusal(report, &n);

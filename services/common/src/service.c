@@ -245,7 +245,11 @@ static int s_reload(service_t *self, char *why, size_t whylen)
     void *own = calloc(1, self->def->config_size ? self->def->config_size : 1);
     config_section_t saved[SERVICE_CONFIG_SECTIONS];
     memcpy(saved, self->sections, sizeof saved);
-    int rc = own ? s_load_config(self, &fresh, own, err, sizeof err) : -1;
+    int rc = -1;
+    if (own)
+        rc = s_load_config(self, &fresh, own, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "out of memory");
     if (rc == 0 && self->def->check && self->def->check(own, err, sizeof err) < 0) {
         rc = -1; /* a check names the key, not the file */
         char keyed[SERVICE_ERR_LEN];
