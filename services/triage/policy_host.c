@@ -1327,12 +1327,26 @@ static int s_reload_region(policy_host_t *host, size_t slot, policy_region_t *fr
     return -1;
 }
 
+/* Adds `line` to the report and, when it is the first refusal, keeps it
+ * in `refusal` too. */
+static void s_report_refusal(char *report, size_t len, size_t *used, const char *line,
+                             char *refusal, size_t refusal_len)
+{
+    s_report(report, len, used, line);
+    if (refusal && refusal_len && !refusal[0]) {
+        s_fmt(refusal, refusal_len, "%s", line);
+    }
+}
+
 int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char *report,
-                  size_t report_len)
+                  size_t report_len, char *refusal, size_t refusal_len)
 {
     size_t used = 0;
     if (report && report_len) {
         report[0] = '\0';
+    }
+    if (refusal && refusal_len) {
+        refusal[0] = '\0';
     }
     policy_region_list_t fresh = {0};
     if (regions) {
@@ -1341,8 +1355,9 @@ int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char
             same_set = s_region(host, regions->regions[i].name) != NULL;
         }
         if (!same_set) {
-            s_report(report, report_len, &used,
-                     "the set of regions changed: restart triage to add or remove a region");
+            s_report_refusal(report, report_len, &used,
+                             "the set of regions changed: restart triage to add or remove a region",
+                             refusal, refusal_len);
             metric_inc(host->m_reload_failed);
             return -1;
         }
@@ -1351,7 +1366,7 @@ int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char
                 char line[POLICY_LINE_MAX];
                 s_fmt(line, sizeof line, "%s: bound to no plugin; nothing reloaded",
                       regions->regions[i].name);
-                s_report(report, report_len, &used, line);
+                s_report_refusal(report, report_len, &used, line, refusal, refusal_len);
                 metric_inc(host->m_reload_failed);
                 return -1;
             }
@@ -1370,16 +1385,18 @@ int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char
         }
         policy_region_list_t one = {.regions = (policy_region_t *)want, .count = 1};
         if (policy_region_list_copy(&one, &fresh) < 0) {
-            s_report(report, report_len, &used, "out of memory");
+            s_report_refusal(report, report_len, &used, "out of memory", refusal, refusal_len);
             result = -1;
             continue;
         }
         char line[POLICY_LINE_MAX];
         if (s_reload_region(host, i, &fresh.regions[0], line, sizeof line) < 0) {
             result = -1;
+            s_report_refusal(report, report_len, &used, line, refusal, refusal_len);
+        } else {
+            s_report(report, report_len, &used, line); /* the caller logs the report */
         }
         policy_regions_free(&fresh);
-        s_report(report, report_len, &used, line); /* the caller logs the report */
     }
     metric_inc(result == 0 ? host->m_reload_ok : host->m_reload_failed);
     return result;

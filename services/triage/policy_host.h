@@ -309,9 +309,10 @@ int policy_set_load(policy_host_t *host, const char *region, const char *officer
  * the caller to log ("north: rules 1.3.0 -> 1.4.0", "east: rules 1.3.0 ->
  * rules 1.3.0 (new settings)", "south: kept rules 1.2.0: init: ...").
  * Returns 0 if every region runs what was asked, -1 if any kept its old
- * version or stayed on fallback, or the region set changed. */
+ * version or stayed on fallback, or the region set changed; then the first
+ * such line is also in `refusal` (may be NULL; "" when 0 is returned). */
 int policy_reload(policy_host_t *host, const policy_region_list_t *regions, char *report,
-                  size_t report_len);
+                  size_t report_len, char *refusal, size_t refusal_len);
 
 /* One region's state, for vigilctl status and tests. Strings are borrowed
  * until the next policy_* call on the host. */

@@ -165,31 +165,6 @@ static bool s_same_regions(const triage_config_t *running, const triage_config_t
     return true;
 }
 
-/* The first line of `report` saying a region kept or lacks something, or
- * NULL. Its length is set in *len. */
-static const char *s_first_refusal(const char *report, int *len)
-{
-    static const char *const s_marks[] = {": kept ",
-                                          ": still on fallback",
-                                          ": policy worker",
-                                          "the set of regions",
-                                          ": bound to no plugin",
-                                          ": out of memory"};
-    for (const char *line = report; line && *line;) {
-        const char *end = strchr(line, '\n');
-        int n = end ? (int)(end - line) : (int)strlen(line);
-        for (size_t i = 0; i < sizeof s_marks / sizeof s_marks[0]; i++) {
-            const char *hit = strstr(line, s_marks[i]);
-            if (hit && hit < line + n) {
-                *len = n;
-                return line;
-            }
-        }
-        line = end ? end + 1 : NULL;
-    }
-    return NULL;
-}
-
 int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *report,
                           size_t report_len, char *err, size_t errlen)
 {
@@ -214,7 +189,9 @@ int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *
             list.regions[list.count++] = fresh->regions.items[i].policy;
         }
     }
-    int rc = policy_reload(triage->host, list.regions ? &list : NULL, report, report_len);
+    char refusal[ERR_LEN] = "";
+    int rc = policy_reload(triage->host, list.regions ? &list : NULL, report, report_len, refusal,
+                           sizeof refusal);
     if (list.regions && triage->decide) {
         /* officers new to a roster may hold open cases from before */
         record_refresh_all_loads(decide_record(triage->decide));
@@ -223,9 +200,7 @@ int triage_reload_plugins(triage_t *triage, const triage_config_t *fresh, char *
     if (refused) {
         rc = -1; /* err says why */
     } else if (rc < 0) {
-        int n = 0;
-        const char *line = s_first_refusal(report, &n);
-        snprintf(err, errlen, "%.*s", line ? n : 0, line ? line : "");
+        snprintf(err, errlen, "%s", refusal);
     }
     if (rc < 0) {
         metric_inc(triage->metrics->reloads_refused);

@@ -274,7 +274,7 @@ static void test_repeated_crashes_quarantine_region_until_reload(void **state)
     assert_int_equal(reqs[0].outcome, POLICY_OUTCOME_OK);
     /* A reload puts the region back on its plugin. */
     char report[1024];
-    assert_int_equal(policy_reload(f->host, NULL, report, sizeof report), 0);
+    assert_int_equal(policy_reload(f->host, NULL, report, sizeof report, NULL, 0), 0);
     assert_non_null(strstr(report, "north: fallback -> fixture 1.0.0"));
     static const char *const again[] = {"c-d"};
     s_route(f, "north", again, 1, views, reqs);
@@ -383,16 +383,21 @@ static void test_reload_swaps_refuses_bad_and_survives_restart(void **state)
 
     s_install_fixture(f, "good_v2", "fixture");
     char report[1024];
-    assert_int_equal(policy_reload(f->host, NULL, report, sizeof report), 0);
+    assert_int_equal(policy_reload(f->host, NULL, report, sizeof report, NULL, 0), 0);
     assert_non_null(strstr(report, "north: fixture 1.0.0 -> fixture 2.0.0"));
     s_route(f, "north", ids, 1, views, reqs);
     assert_string_equal(reqs[0].decision.plugin_version, "2.0.0");
 
     /* A bad new version: refused, the running one stays. */
     s_install_fixture(f, "init_fails", "fixture");
-    assert_int_equal(policy_reload(f->host, NULL, report, sizeof report), -1);
+    char refusal[512];
+    assert_int_equal(policy_reload(f->host, NULL, report, sizeof report, refusal, sizeof refusal),
+                     -1);
     assert_non_null(strstr(report, "north: kept fixture 2.0.0"));
     assert_non_null(strstr(report, "init failed"));
+    /* what vigilctl reload prints: the refused region's own line */
+    assert_non_null(strstr(refusal, "north: kept fixture 2.0.0"));
+    assert_non_null(strstr(refusal, "init failed"));
     s_route(f, "north", ids, 1, views, reqs);
     assert_int_equal(reqs[0].outcome, POLICY_OUTCOME_OK);
     assert_string_equal(reqs[0].decision.plugin_version, "2.0.0");
@@ -412,7 +417,7 @@ static void test_reload_swaps_refuses_bad_and_survives_restart(void **state)
     s_install_fixture(f, "good_v2", "fixture");
     free(changed.regions[0].plugin_config);
     changed.regions[0].plugin_config = strdup("assignee = \"co-2\";");
-    assert_int_equal(policy_reload(f->host, &changed, report, sizeof report), 0);
+    assert_int_equal(policy_reload(f->host, &changed, report, sizeof report, NULL, 0), 0);
     policy_regions_free(&changed);
     s_route(f, "north", ids, 1, views, reqs);
     assert_string_equal(reqs[0].decision.assignee_id, "co-2");
