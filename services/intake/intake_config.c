@@ -141,17 +141,6 @@ bool intake_sources_permit(const intake_sources_t *sources, const char *name,
     return source && bit && (source->may_send & bit);
 }
 
-const intake_source_t *intake_config_source(const intake_config_t *config, const char *name)
-{
-    return intake_sources_find(&config->sources, name);
-}
-
-bool intake_config_permits(const intake_config_t *config, const char *name,
-                           Vigil__V1__MessageType type)
-{
-    return intake_sources_permit(&config->sources, name, type);
-}
-
 int intake_sources_copy(const intake_sources_t *in, intake_sources_t *out)
 {
     out->count = 0;

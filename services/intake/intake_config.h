@@ -69,11 +69,4 @@ const intake_source_t *intake_sources_find(const intake_sources_t *sources, cons
 bool intake_sources_permit(const intake_sources_t *sources, const char *name,
                            Vigil__V1__MessageType type);
 
-/* The source named `name`, or NULL if the config has none. Cannot fail. */
-const intake_source_t *intake_config_source(const intake_config_t *config, const char *name);
-
-/* True if source `name` may send `type`. Cannot fail. */
-bool intake_config_permits(const intake_config_t *config, const char *name,
-                           Vigil__V1__MessageType type);
-
 #endif

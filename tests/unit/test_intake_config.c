@@ -37,13 +37,13 @@ static void test_sources_and_permissions(void **state)
     if (rc)
         fail_msg("load: %s", err);
     assert_int_equal(config.sources.count, 2);
-    assert_true(intake_config_permits(&config, "hotline-east", MT(INTAKE_CONTACT)));
-    assert_true(intake_config_permits(&config, "hotline-east", MT(SUBSCRIPTION_REQUEST)));
-    assert_false(intake_config_permits(&config, "hotline-east", MT(CUSTODY_EVENT)));
-    assert_true(intake_config_permits(&config, "county-jail-042", MT(CUSTODY_EVENT)));
-    assert_false(intake_config_permits(&config, "county-jail-042", MT(INTAKE_CONTACT)));
-    assert_false(intake_config_permits(&config, "rogue", MT(INTAKE_CONTACT)));
-    assert_false(intake_config_permits(&config, "hotline-east", MT(CASE_VIEW)));
+    assert_true(intake_sources_permit(&config.sources, "hotline-east", MT(INTAKE_CONTACT)));
+    assert_true(intake_sources_permit(&config.sources, "hotline-east", MT(SUBSCRIPTION_REQUEST)));
+    assert_false(intake_sources_permit(&config.sources, "hotline-east", MT(CUSTODY_EVENT)));
+    assert_true(intake_sources_permit(&config.sources, "county-jail-042", MT(CUSTODY_EVENT)));
+    assert_false(intake_sources_permit(&config.sources, "county-jail-042", MT(INTAKE_CONTACT)));
+    assert_false(intake_sources_permit(&config.sources, "rogue", MT(INTAKE_CONTACT)));
+    assert_false(intake_sources_permit(&config.sources, "hotline-east", MT(CASE_VIEW)));
     assert_int_equal(config.rotate_batch, 256);
     assert_int_equal(config.cases_list_default, 50);
 
@@ -70,7 +70,7 @@ static void test_no_sources_permits_nothing(void **state)
     char err[256];
     assert_int_equal(s_load(NULL, &config, err, sizeof err), 0);
     assert_int_equal(config.sources.count, 0);
-    assert_false(intake_config_permits(&config, "hotline-east", MT(INTAKE_CONTACT)));
+    assert_false(intake_sources_permit(&config.sources, "hotline-east", MT(INTAKE_CONTACT)));
     s_release(&config);
 }
 
